@@ -1,0 +1,71 @@
+package bench
+
+import "github.com/stampede-bench/stampede/targets"
+
+// check compares what clients were told (the run's per-order flags) with
+// what the system of record holds (the audit), as DESIGN.md defines:
+//
+//   - oversold: the sum over products of max(0, sold - capacity);
+//   - duplicated orders: orders applied more than once, and their share of
+//     the distinct orders submitted;
+//   - lost: confirmed to a client, absent from the audit;
+//   - phantom: applied, though every reply for it was a definite no;
+//   - apologies: orders cancelled by a compensation after they applied;
+//   - unresolved: orders that never got a definite answer, counted apart
+//     and never guessed; the audit tells how many applied.
+//
+// It also fills o.Submitted. It runs after the workers have stopped, so it
+// reads and writes the flags without atomics.
+func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) Checks {
+	c := Checks{Capacity: stock.Total()}
+	for p, sold := range a.Sold {
+		c.Sold += sold
+		if p < stock.Products && sold > stock.Capacity {
+			c.Oversold += sold - stock.Capacity
+		}
+	}
+	for _, rec := range a.Orders {
+		if rec.ID < 1 || uint64(rec.ID) > uint64(orders) {
+			c.Foreign++
+			continue
+		}
+		idx := int(rec.ID - 1)
+		if rec.Applied < 1 {
+			continue
+		}
+		r.flags[idx/4] |= flagApplied << (8 * (idx % 4))
+		if rec.Applied > 1 {
+			c.DuplicatedOrders++
+		}
+		if rec.Cancelled > 0 {
+			c.Apologies++
+		}
+	}
+	for idx := range orders {
+		f := r.flag(idx)
+		if f&(flagConfirmed|flagNo|flagUnknown) == 0 {
+			continue // never submitted
+		}
+		o.Submitted++
+		applied := f&flagApplied != 0
+		switch {
+		case f&flagConfirmed != 0:
+			if !applied {
+				c.Lost++
+			}
+		case f&flagUnknown == 0: // only definite noes
+			if applied {
+				c.Phantom++
+			}
+		case f&flagNo == 0: // only unknowns
+			c.Unresolved++
+			if applied {
+				c.UnresolvedApplied++
+			}
+		}
+	}
+	if o.Submitted > 0 {
+		c.DuplicateRate = float64(c.DuplicatedOrders) / float64(o.Submitted)
+	}
+	return c
+}

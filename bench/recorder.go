@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"math/bits"
+	"sync/atomic"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stampede-bench/stampede/targets"
+)
+
+// sigFigs is the precision of the run's HdrHistograms.
+const sigFigs = 3
+
+// newHist returns an HdrHistogram of microseconds from 1 to highest.
+func newHist(highest int64) *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, highest, sigFigs)
+}
+
+// logHist is a small fixed-size histogram of microseconds with about 3%
+// precision, for the per-second timeline where an HdrHistogram per second
+// per worker would cost too much memory. Values below 64 are exact; above,
+// each power of two is split in 32 buckets.
+type logHist [logHistBuckets]uint32
+
+const logHistBuckets = 64 + 34*32
+
+func logIndex(v int64) int {
+	if v < 64 {
+		if v < 0 {
+			return 0
+		}
+		return int(v)
+	}
+	e := bits.Len64(uint64(v)) - 6 // v has e+6 bits, e >= 1
+	i := 64 + (e-1)*32 + int(v>>e) - 32
+	return min(i, logHistBuckets-1)
+}
+
+// logValue returns a value in the middle of bucket i.
+func logValue(i int) int64 {
+	if i < 64 {
+		return int64(i)
+	}
+	e := (i-64)/32 + 1
+	m := int64((i-64)%32 + 32)
+	return m<<e + (1<<e)/2
+}
+
+// quantile returns the value below which q (0..1) of the counts lie.
+func (h *logHist) quantile(q float64, total uint64) int64 {
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(total) + 0.5)
+	rank = max(rank, 1)
+	var seen uint64
+	for i, c := range h {
+		seen += uint64(c)
+		if seen >= rank {
+			return logValue(i)
+		}
+	}
+	return logValue(logHistBuckets - 1)
+}
+
+// second is what one worker saw complete during one second of the run.
+type second struct {
+	outcomes [targets.NumOutcomes]uint32 // attempts by outcome
+	sold     int64                       // units confirmed
+	resp     uint64                      // submissions finished
+	hist     logHist                     // their response times
+}
+
+// recorder is one worker's measurements. Only its worker writes it during
+// the run; it is read after the run, and its atomic fields by the monitor.
+type recorder struct {
+	resp    [targets.NumOutcomes]*hdrhistogram.Histogram // response time by final outcome
+	svc     *hdrhistogram.Histogram                      // service time of every attempt
+	highest int64                                        // the histograms' top, µs
+	clamped int64                                        // values above highest, recorded as highest
+
+	outcomes    [targets.NumOutcomes]int64
+	attempts    int64
+	submissions int64
+	retries     int64
+	conflicts   int64
+	maxLag      int64 // the latest an attempt was sent after its intended time, ns
+
+	seconds []second
+
+	// For the monitor: published with atomic stores, read without locks.
+	liveAttempts atomic.Int64
+	liveSold     atomic.Int64
+	liveSecond   atomic.Int64 // seconds before this one are complete
+	_            [64]byte
+}
+
+func newRecorder(highestUS int64, nSeconds int) *recorder {
+	r := &recorder{highest: highestUS, svc: newHist(highestUS), seconds: make([]second, nSeconds)}
+	for i := range r.resp {
+		r.resp[i] = newHist(highestUS)
+	}
+	return r
+}
+
+func (r *recorder) clamp(us int64) int64 {
+	if us > r.highest {
+		r.clamped++
+		return r.highest
+	}
+	return max(us, 0)
+}
+
+// slot returns the per-second record for time t (ns since start).
+func (r *recorder) slot(t int64) *second {
+	s := int(t / 1e9)
+	if s >= len(r.seconds) {
+		s = len(r.seconds) - 1
+	}
+	if int64(s) > r.liveSecond.Load() {
+		r.liveSecond.Store(int64(s))
+	}
+	return &r.seconds[s]
+}
+
+// attempt records one attempt's reply; end and sent are ns since start.
+func (r *recorder) attempt(o targets.Outcome, qty int64, sent, end int64, conflicts int32) {
+	_ = r.svc.RecordValue(r.clamp((end - sent) / 1e3)) // in range after clamp
+	r.outcomes[o]++
+	r.attempts++
+	r.conflicts += int64(conflicts)
+	sl := r.slot(end)
+	sl.outcomes[o]++
+	r.liveAttempts.Store(r.attempts)
+	if o == targets.Confirmed {
+		sl.sold += qty
+		r.liveSold.Add(qty)
+	}
+}
+
+// response records a submission's response time, from its intended start
+// to its final reply.
+func (r *recorder) response(o targets.Outcome, intended, end int64) {
+	us := r.clamp((end - intended) / 1e3)
+	_ = r.resp[o].RecordValue(us)
+	r.submissions++
+	sl := r.slot(end)
+	sl.resp++
+	sl.hist[logIndex(us)]++
+}

@@ -1,0 +1,300 @@
+package bench
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stampede-bench/stampede/targets"
+)
+
+// Schema is the value of results.json's schema field.
+const Schema = "stampede/results/v1"
+
+// Version is stampede's version, set at build time with
+// -ldflags "-X github.com/stampede-bench/stampede/bench.Version=...".
+var Version = "0.1.0-dev"
+
+// Results is the content of results.json: the public contract for CI jobs
+// and reports. Fields may be added; none is removed without a new schema.
+type Results struct {
+	Schema      string       `json:"schema"`
+	StartedAt   time.Time    `json:"started_at"`
+	Interrupted bool         `json:"interrupted"`
+	Scenario    *Scenario    `json:"scenario"`
+	Environment Environment  `json:"environment"`
+	Runs        []*TargetRun `json:"runs"`
+}
+
+// Environment is where the run happened.
+type Environment struct {
+	Go       string `json:"go"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+	Stampede string `json:"stampede"`
+}
+
+// NewResults starts the results of a run of sc.
+func NewResults(sc *Scenario, started time.Time) *Results {
+	return &Results{
+		Schema: Schema, StartedAt: started.UTC(), Scenario: sc, Runs: []*TargetRun{},
+		Environment: Environment{Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+			CPUs: runtime.NumCPU(), Stampede: Version},
+	}
+}
+
+// TargetRun is one target's figures.
+type TargetRun struct {
+	Target string       `json:"target"`
+	Info   targets.Info `json:"info"`
+	// Loop is "open" (latency from the intended start) or "closed".
+	Loop        string  `json:"loop"`
+	Interrupted bool    `json:"interrupted,omitempty"`
+	Error       string  `json:"error,omitempty"` // the run failed: setup, client or audit
+	DurationS   float64 `json:"duration_s"`
+	// ThroughputPerS counts definite answers (confirmed, sold out,
+	// rejected) per second.
+	ThroughputPerS float64    `json:"throughput_per_s"`
+	SoldOutAtS     *float64   `json:"sold_out_at_s,omitempty"`
+	Orders         Orders     `json:"orders"`
+	LatencyUS      Latency    `json:"latency_us"`
+	ServiceUS      Latency    `json:"service_us"`
+	Checks         Checks     `json:"checks"`
+	Generator      Generator  `json:"generator"`
+	Histograms     Histograms `json:"histograms"`
+	Timeline       []Second   `json:"timeline"`
+
+	// Response and Service are the merged histograms, for reports.
+	Response *hdrhistogram.Histogram `json:"-"`
+	Service  *hdrhistogram.Histogram `json:"-"`
+}
+
+// Orders counts orders and attempts. Outcomes count attempts: confirmed +
+// sold_out + rejected + unknown + errors == attempts.
+type Orders struct {
+	Submitted int64 `json:"submitted"` // distinct orders sent at least once
+	Attempts  int64 `json:"attempts"`  // calls to Buy, retries and double-clicks included
+	Confirmed int64 `json:"confirmed"`
+	SoldOut   int64 `json:"sold_out"`
+	Rejected  int64 `json:"rejected"`
+	Unknown   int64 `json:"unknown"`
+	Errors    int64 `json:"errors"`
+	Conflicts int64 `json:"conflicts"`
+	Retries   int64 `json:"retries"`
+	// Submissions counts scheduled sends: orders plus double-clicks.
+	Submissions int64 `json:"submissions"`
+}
+
+// Latency summarises a histogram, in microseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   int64   `json:"p50"`
+	P90   int64   `json:"p90"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p999"`
+	Max   int64   `json:"max"`
+}
+
+// Checks are the correctness figures, from replies and the audit.
+type Checks struct {
+	Capacity         int64   `json:"capacity"`
+	Sold             int64   `json:"sold"`
+	Oversold         int64   `json:"oversold"`
+	DuplicatedOrders int64   `json:"duplicated_orders"`
+	DuplicateRate    float64 `json:"duplicate_rate"`
+	Lost             int64   `json:"lost"`
+	Phantom          int64   `json:"phantom"`
+	Apologies        int64   `json:"apologies"`
+	// Unresolved counts orders that never had a definite answer; of them,
+	// UnresolvedApplied were applied after all.
+	Unresolved        int64 `json:"unresolved"`
+	UnresolvedApplied int64 `json:"unresolved_applied"`
+	// Foreign counts order ids in the audit that the run never made.
+	Foreign int64 `json:"foreign"`
+}
+
+// Generator tells how well the load generator kept its schedule.
+type Generator struct {
+	Workers int   `json:"workers"`
+	MaxLagUS int64 `json:"max_lag_us"` // latest send after its intended time
+	// Clamped counts latencies above the histograms' range, recorded at
+	// their top.
+	Clamped int64 `json:"clamped"`
+	// AttemptRate is attempts per second over the arrivals' length.
+	AttemptRate float64 `json:"attempt_rate"`
+}
+
+// Histograms holds the merged histograms, HdrHistogram V2 compressed and
+// base64-encoded, in microseconds.
+type Histograms struct {
+	Response string `json:"response"`
+	Service  string `json:"service"`
+}
+
+// Second is one second of the run, by the time replies arrived.
+type Second struct {
+	T         int     `json:"t_s"`
+	Attempts  int64   `json:"attempts"`
+	Confirmed int64   `json:"confirmed"`
+	SoldOut   int64   `json:"sold_out"`
+	Rejected  int64   `json:"rejected"`
+	Unknown   int64   `json:"unknown"`
+	Errors    int64   `json:"errors"`
+	Sold      int64   `json:"sold"`
+	P50US     int64   `json:"p50_us"`
+	P99US     int64   `json:"p99_us"`
+}
+
+func summarize(h *hdrhistogram.Histogram) Latency {
+	return Latency{Count: h.TotalCount(), Mean: h.Mean(), P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90),
+		P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9), Max: h.Max()}
+}
+
+func encode(h *hdrhistogram.Histogram) string {
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// DecodeHistogram reads a histogram of results.json.
+func DecodeHistogram(s string) (*hdrhistogram.Histogram, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("histogram: %w", err)
+	}
+	return hdrhistogram.Decode(b)
+}
+
+// collect merges the workers' recorders into a TargetRun.
+func collect(name string, info targets.Info, plan *Plan, r *run, workers []*worker, elapsed, soldOutAt time.Duration) *TargetRun {
+	sc := plan.Scenario
+	highest := workers[0].rec.highest
+	resp, svc := newHist(highest), newHist(highest)
+	res := &TargetRun{Target: name, Info: info, Loop: "open", DurationS: elapsed.Seconds(),
+		Generator: Generator{Workers: len(workers)}}
+	if sc.Closed() {
+		res.Loop = "closed"
+	}
+	nSeconds := 0
+	for _, w := range workers {
+		rec := w.rec
+		for _, h := range rec.resp {
+			res.Generator.Clamped += resp.Merge(h) // same geometry: nothing should drop
+		}
+		res.Generator.Clamped += svc.Merge(rec.svc)
+		o := &res.Orders
+		o.Attempts += rec.attempts
+		o.Confirmed += rec.outcomes[targets.Confirmed]
+		o.SoldOut += rec.outcomes[targets.SoldOut]
+		o.Rejected += rec.outcomes[targets.Rejected]
+		o.Unknown += rec.outcomes[targets.Unknown]
+		o.Errors += rec.outcomes[targets.Error]
+		o.Conflicts += rec.conflicts
+		o.Retries += rec.retries
+		o.Submissions += rec.submissions
+		res.Generator.MaxLagUS = max(res.Generator.MaxLagUS, rec.maxLag/1e3)
+		res.Generator.Clamped += rec.clamped
+		for s := len(rec.seconds) - 1; s >= 0; s-- {
+			if rec.seconds[s].resp > 0 || rec.seconds[s].outcomes != [targets.NumOutcomes]uint32{} {
+				nSeconds = max(nSeconds, s+1)
+				break
+			}
+		}
+	}
+	res.Response, res.Service = resp, svc
+	res.LatencyUS, res.ServiceUS = summarize(resp), summarize(svc)
+	res.Histograms = Histograms{Response: encode(resp), Service: encode(svc)}
+	o := res.Orders
+	if elapsed > 0 {
+		res.ThroughputPerS = float64(o.Confirmed+o.SoldOut+o.Rejected) / elapsed.Seconds()
+	}
+	if span := min(elapsed, max(plan.End, time.Millisecond)); !sc.Closed() {
+		res.Generator.AttemptRate = float64(o.Attempts) / span.Seconds()
+	} else if elapsed > 0 {
+		res.Generator.AttemptRate = float64(o.Attempts) / elapsed.Seconds()
+	}
+	if soldOutAt >= 0 {
+		s := soldOutAt.Seconds()
+		res.SoldOutAtS = &s
+	}
+	res.Timeline = make([]Second, nSeconds)
+	for s := range nSeconds {
+		var h logHist
+		var n uint64
+		sec := Second{T: s}
+		for _, w := range workers {
+			sl := &w.rec.seconds[s]
+			sec.Confirmed += int64(sl.outcomes[targets.Confirmed])
+			sec.SoldOut += int64(sl.outcomes[targets.SoldOut])
+			sec.Rejected += int64(sl.outcomes[targets.Rejected])
+			sec.Unknown += int64(sl.outcomes[targets.Unknown])
+			sec.Errors += int64(sl.outcomes[targets.Error])
+			sec.Sold += sl.sold
+			n += sl.resp
+			for i, c := range sl.hist {
+				h[i] += c
+			}
+		}
+		sec.Attempts = sec.Confirmed + sec.SoldOut + sec.Rejected + sec.Unknown + sec.Errors
+		sec.P50US, sec.P99US = h.quantile(0.50, n), h.quantile(0.99, n)
+		res.Timeline[s] = sec
+	}
+	return res
+}
+
+// WriteJSON writes v as indented JSON to path through a temporary file in
+// the same directory and a rename, so a reader never sees half a file.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}
+
+// WriteFileAtomic writes b to path through a temporary file and a rename.
+func WriteFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadResults reads a results.json and checks its schema.
+func ReadResults(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if res.Schema != Schema {
+		return nil, fmt.Errorf("%s: schema %q, want %q", path, res.Schema, Schema)
+	}
+	return &res, nil
+}

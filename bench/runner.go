@@ -1,0 +1,365 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stampede-bench/stampede/targets"
+)
+
+// Progress is a snapshot of a run under way, for a live progress line.
+type Progress struct {
+	Target      string
+	Elapsed     time.Duration
+	Attempts    int64   // so far
+	AttemptsPS  float64 // during the last full second
+	P99         time.Duration
+	Sold        int64 // units confirmed to clients so far
+	Capacity    int64
+	Submissions int // planned (open loop) or the order bound (closed loop)
+}
+
+// Options tunes a run beyond its scenario.
+type Options struct {
+	// Progress, if set, is called about four times a second from the
+	// monitor goroutine.
+	Progress func(Progress)
+	// AuditTimeout bounds reading the system of record after the run
+	// (default 30s).
+	AuditTimeout time.Duration
+}
+
+// per-order reply flags, one byte per order, updated with atomic ORs.
+const (
+	flagConfirmed = 1 << iota // some attempt was confirmed
+	flagNo                    // some attempt got a definite no
+	flagUnknown               // some attempt got no definite answer
+	flagApplied               // set by the checker: the audit holds it
+)
+
+// run is the state shared by a run's workers: read-only but for atomics.
+type run struct {
+	plan    *Plan
+	began   time.Time
+	stop    atomic.Bool   // no new submissions
+	next    atomic.Uint64 // next open-loop submission
+	flags   []uint32      // per-order flags, four orders a word
+	soldOut []atomic.Uint32
+	nSold   atomic.Int64 // products seen sold out
+	timeout time.Duration
+	retries int
+	backoff time.Duration
+	think   time.Duration
+	users   int
+}
+
+// since returns the ns elapsed since the run began, on the monotonic clock.
+func (r *run) since() int64 { return int64(time.Since(r.began)) }
+
+func (r *run) mark(idx uint32, f uint32) {
+	atomic.OrUint32(&r.flags[idx/4], f<<(8*(idx%4)))
+}
+
+func (r *run) flag(idx int) uint8 { return uint8(r.flags[idx/4] >> (8 * (idx % 4))) }
+
+type worker struct {
+	id     int
+	r      *run
+	client targets.Client
+	rec    *recorder
+	ctx    *attemptCtx
+}
+
+// submit runs one submission of order idx: its attempts, retries included.
+// intended and sent are ns since the start. It allocates nothing.
+func (w *worker) submit(idx uint32, intended, sent int64) {
+	r := w.r
+	product, qty := r.plan.order(idx)
+	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1}
+	for {
+		var deadline time.Time
+		if r.timeout > 0 {
+			deadline = r.began.Add(time.Duration(sent) + r.timeout)
+		}
+		w.ctx.begin(deadline)
+		rep := w.client.Buy(w.ctx, o)
+		w.ctx.end()
+		end := r.since()
+		w.rec.attempt(rep.Outcome, qty, sent, end, rep.Conflicts)
+		switch rep.Outcome {
+		case targets.Confirmed:
+			r.mark(idx, flagConfirmed)
+		case targets.Unknown:
+			r.mark(idx, flagUnknown)
+		default:
+			r.mark(idx, flagNo)
+			if rep.Outcome == targets.SoldOut && qty == 1 {
+				r.noteSoldOut(product)
+			}
+		}
+		if rep.Outcome == targets.Unknown && o.Attempt <= r.retries && !r.stop.Load() {
+			o.Attempt++
+			w.rec.retries++
+			if r.backoff > 0 {
+				time.Sleep(r.backoff)
+			}
+			sent = r.since()
+			continue
+		}
+		w.rec.response(rep.Outcome, intended, end)
+		return
+	}
+}
+
+// noteSoldOut marks a product sold out: a one-ticket order was refused.
+func (r *run) noteSoldOut(product int) {
+	f := &r.soldOut[product]
+	if f.Load() == 0 && f.CompareAndSwap(0, 1) {
+		r.nSold.Add(1)
+	}
+}
+
+// maxSleep bounds each wait so a stop is noticed quickly.
+const maxSleep = 50 * time.Millisecond
+
+// fineWait is the stretch before a send that is slept precisely: the Go
+// runtime's own timers may wake a millisecond late when the process idles.
+const fineWait = 2 * time.Millisecond
+
+// wait sleeps towards a send due in d: coarsely while it is far, precisely
+// near it. The caller reads the clock again afterwards.
+func (r *run) wait(d time.Duration) {
+	if d > fineWait {
+		time.Sleep(min(d-fineWait, maxSleep))
+		return
+	}
+	preciseSleep(d)
+}
+
+// openLoop sends scheduled submissions until they run out or the run stops.
+func (w *worker) openLoop() {
+	r := w.r
+	n := uint64(len(r.plan.at))
+	for !r.stop.Load() {
+		i := r.next.Add(1) - 1
+		if i >= n {
+			return
+		}
+		at := r.plan.at[i]
+		now := r.since()
+		for now < at {
+			r.wait(time.Duration(at - now))
+			if r.stop.Load() {
+				return
+			}
+			now = r.since()
+		}
+		if lag := now - at; lag > w.rec.maxLag {
+			w.rec.maxLag = lag
+		}
+		w.submit(r.plan.sub[i]&^dcBit, at, now)
+	}
+}
+
+// closedLoop is one user: buy, think, buy again, until the user's orders
+// run out, the users' time is up or the run stops. User u places orders u,
+// u+users, u+2*users, ...
+func (w *worker) closedLoop() {
+	r := w.r
+	end := int64(r.plan.End)
+	click := r.plan.Scenario.Client.DoubleClick
+	for idx := uint32(w.id); int(idx) < r.plan.Orders && !r.stop.Load(); idx += uint32(r.users) {
+		now := r.since()
+		if now >= end {
+			return
+		}
+		w.submit(idx, now, now)
+		if click > 0 && unit(r.plan.rand(idx, saltClick)) < click && !r.stop.Load() {
+			now = r.since() // the impatient click again, right after the answer
+			w.submit(idx, now, now)
+		}
+		if r.think > 0 {
+			time.Sleep(r.think)
+		}
+	}
+}
+
+// Run drives target with plan and returns the measurements and checks.
+// Setup, client and audit failures are returned as errors; failures of
+// single attempts are counted. When ctx is cancelled the run stops within
+// moments and the result, marked interrupted, holds what was measured.
+func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Options) (*TargetRun, error) {
+	sc := plan.Scenario
+	stock := targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity}
+	if err := t.Setup(ctx, stock); err != nil {
+		return nil, fmt.Errorf("%s: setup: %w", name, err)
+	}
+	nWorkers := sc.Arrivals.Workers
+	if sc.Closed() {
+		nWorkers = sc.Arrivals.Users
+	}
+	limit := runLimit(sc, plan)
+	// Histograms reach a little past the longest a reply can take.
+	highestUS := max(int64((limit+time.Minute)/time.Microsecond), 1_000_000)
+	nSeconds := int(limit/time.Second) + 2
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	r := &run{
+		plan: plan, flags: make([]uint32, (plan.Orders+3)/4),
+		soldOut: make([]atomic.Uint32, stock.Products),
+		timeout: sc.Client.Timeout.D(), retries: sc.Client.Retries, backoff: sc.Client.Backoff.D(),
+		think: sc.Arrivals.Think.D(), users: sc.Arrivals.Users,
+	}
+	workers := make([]*worker, nWorkers)
+	for i := range workers {
+		c, err := t.NewClient(ctx, i)
+		if err != nil {
+			for _, w := range workers[:i] {
+				_ = w.client.Close()
+			}
+			return nil, fmt.Errorf("%s: client %d: %w", name, i, err)
+		}
+		workers[i] = &worker{id: i, r: r, client: c, rec: newRecorder(highestUS, nSeconds), ctx: newAttemptCtx(runCtx)}
+	}
+	// Cancelling the run cancels every attempt in flight.
+	stopCancel := context.AfterFunc(runCtx, func() {
+		r.stop.Store(true)
+		for _, w := range workers {
+			w.ctx.cancel(context.Cause(runCtx))
+		}
+	})
+	defer stopCancel()
+
+	var wg sync.WaitGroup
+	r.began = time.Now()
+	started := r.began
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if sc.Closed() {
+				w.closedLoop()
+			} else {
+				w.openLoop()
+			}
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	soldOutAt := monitor(r, workers, stock, limit, name, finished, cancelRun, opt.Progress)
+	<-finished
+	elapsed := time.Since(started)
+	for _, w := range workers {
+		_ = w.client.Close()
+	}
+
+	auditTimeout := opt.AuditTimeout
+	if auditTimeout <= 0 {
+		auditTimeout = 30 * time.Second
+	}
+	actx, cancelAudit := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancelAudit()
+	audit, err := t.Audit(actx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: audit: %w", name, err)
+	}
+	res := collect(name, t.Info(), plan, r, workers, elapsed, soldOutAt)
+	res.Checks = check(stock, plan.Orders, r, audit, &res.Orders)
+	res.Interrupted = ctx.Err() != nil
+	return res, nil
+}
+
+// runLimit is the longest a run may last: the scenario's cap, or the
+// arrivals' length plus the time the last submission may take.
+func runLimit(sc *Scenario, plan *Plan) time.Duration {
+	if sc.Stop.Duration > 0 {
+		return sc.Stop.Duration.D()
+	}
+	drain := 10 * time.Second
+	if sc.Client.Timeout > 0 {
+		drain = time.Duration(sc.Client.Retries+1)*(sc.Client.Timeout.D()+sc.Client.Backoff.D()) + time.Second
+	}
+	return plan.End + drain + sc.Arrivals.Think.D()
+}
+
+// monitor watches the run from its own goroutine until the workers finish:
+// it reports progress, stops the run at its limit or after the sold-out
+// grace, and returns when the stock sold out (-1 if it did not).
+func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration, name string,
+	finished <-chan struct{}, cancel context.CancelFunc, progress func(Progress)) time.Duration {
+	sc := r.plan.Scenario
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	soldOutAt := time.Duration(-1)
+	var lastSecond int64 = -1
+	var lastPS float64
+	var lastP99 time.Duration
+	hardStop := time.NewTimer(limit)
+	defer hardStop.Stop()
+	for {
+		select {
+		case <-finished:
+			return soldOutAt
+		case <-hardStop.C:
+			r.stop.Store(true)
+			// Give attempts in flight a moment, then cancel them.
+			grace := time.NewTimer(time.Second)
+			select {
+			case <-finished:
+				grace.Stop()
+				return soldOutAt
+			case <-grace.C:
+				cancel()
+			}
+		case <-tick.C:
+		}
+		now := time.Duration(r.since())
+		var attempts, sold int64
+		complete := int64(math.MaxInt64)
+		for _, w := range workers {
+			attempts += w.rec.liveAttempts.Load()
+			sold += w.rec.liveSold.Load()
+			complete = min(complete, w.rec.liveSecond.Load())
+		}
+		if soldOutAt < 0 && (sold >= stock.Total() || r.nSold.Load() == int64(stock.Products)) {
+			soldOutAt = now
+		}
+		if sc.Stop.SoldOut && soldOutAt >= 0 && now >= soldOutAt+sc.Stop.Grace.D() {
+			r.stop.Store(true)
+		}
+		if progress == nil {
+			continue
+		}
+		// Seconds before every worker's current one are complete; read the
+		// last of them (liveSecond's atomic store orders their writes).
+		if s := int64(now/time.Second) - 1; s > lastSecond && s >= 0 && s < complete {
+			lastSecond = s
+			var n uint64
+			var h logHist
+			var att uint32
+			for _, w := range workers {
+				sl := &w.rec.seconds[min(int(s), len(w.rec.seconds)-1)]
+				n += sl.resp
+				for i, c := range sl.hist {
+					h[i] += c
+				}
+				for _, c := range sl.outcomes {
+					att += c
+				}
+			}
+			lastPS = float64(att)
+			lastP99 = time.Duration(h.quantile(0.99, n)) * time.Microsecond
+		}
+		subs := r.plan.Submissions()
+		if sc.Closed() {
+			subs = r.plan.Orders
+		}
+		progress(Progress{Target: name, Elapsed: now, Attempts: attempts, AttemptsPS: lastPS, P99: lastP99,
+			Sold: sold, Capacity: stock.Total(), Submissions: subs})
+	}
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/targets"
+	"gopkg.in/yaml.v3"
+)
+
+func targetsCmd(args []string, stdout io.Writer) error {
+	fs := newFlagSet("targets", "targets [-v]\n\nLists the designs stampede can run, with -v their options.", stdout)
+	verbose := fs.Bool("v", false, "also list each design's options")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, r := range targets.Registrations() {
+		fmt.Fprintf(tw, "%s\t%s\n", r.Name, r.Description)
+		if *verbose {
+			for _, o := range r.Options {
+				kind := string(o.Kind)
+				if o.Kind == targets.KindChoice {
+					kind = strings.Join(o.Choices, "|")
+				}
+				fmt.Fprintf(tw, "\t  -opt %s.%s=%s (%s, default %q): %s\n", r.OptionPrefix, o.Key, strings.ToUpper(kind), kind, o.Default, o.Help)
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+func scenariosCmd(args []string, stdout io.Writer) error {
+	fs := newFlagSet("scenarios", "scenarios [-show NAME]\n\nLists the built-in scenarios; -show prints one as YAML, a template for scenario files.", stdout)
+	show := fs.String("show", "", "print the named built-in scenario as YAML")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *show != "" {
+		var names []string
+		for _, s := range bench.Builtins() {
+			if s.Name == *show {
+				b, err := yaml.Marshal(s)
+				if err != nil {
+					return err
+				}
+				_, err = stdout.Write(b)
+				return err
+			}
+			names = append(names, s.Name)
+		}
+		return usagef("scenarios: -show %q: no such built-in scenario (accepted: %s)", *show, strings.Join(names, ", "))
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, s := range bench.Builtins() {
+		fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.Description)
+	}
+	return tw.Flush()
+}
+
+func versionCmd(args []string, stdout io.Writer) error {
+	fs := newFlagSet("version", "version", stdout)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(stdout, "stampede %s\n", bench.Version)
+	return err
+}

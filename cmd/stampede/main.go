@@ -1,0 +1,126 @@
+// Command stampede load-tests ticket-selling designs under a flash crowd and
+// reports, side by side, how fast each design is and how often it is wrong.
+//
+//	stampede run -targets memory,memory-racy -scenario flash-crowd -out report
+//	stampede targets
+//	stampede scenarios
+//
+// Exit codes: 0 ok, 1 the run failed or was interrupted, 2 bad usage or input.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "github.com/stampede-bench/stampede/targets/all"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills at once
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// usageError marks bad usage or input: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+const topUsage = `stampede load-tests ticket-selling designs under a flash crowd and reports,
+side by side, how fast each design is and how often it is wrong.
+
+Usage:
+  stampede run -targets a,b -scenario NAME|FILE [-out DIR] [flags]
+  stampede targets      list the designs
+  stampede scenarios    list the built-in scenarios
+  stampede version
+
+Run 'stampede COMMAND -h' for a command's flags.
+Exit codes: 0 ok, 1 run failed or interrupted, 2 bad usage or input.
+`
+
+// run is the whole CLI, testable: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return exitUsage
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		err = runCmd(ctx, rest, stdout, stderr)
+	case "targets":
+		err = targetsCmd(rest, stdout)
+	case "scenarios":
+		err = scenariosCmd(rest, stdout)
+	case "version":
+		err = versionCmd(rest, stdout)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return exitOK
+	default:
+		err = usagef("unknown command %q (accepted: run, targets, scenarios, version)", cmd)
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "stampede: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "stampede: %v\n", err)
+		return exitFailed
+	}
+}
+
+// newFlagSet returns a flag set that prints its usage only for -h and
+// leaves error messages to run, so a bad flag is one line.
+func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: stampede %s\n\nFlags:\n", synopsis)
+		fs.SetOutput(out)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses args, turning flag errors into usage errors that name the
+// command.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%s: %v (see 'stampede %s -h')", fs.Name(), err, fs.Name())
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q (see 'stampede %s -h')", fs.Name(), fs.Arg(0), fs.Name())
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/reports"
+	"github.com/stampede-bench/stampede/targets"
+	"golang.org/x/term"
+)
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+const runSynopsis = `run -targets a,b -scenario NAME|FILE [-out DIR] [flags]
+
+Runs the scenario against each target in turn, prints a summary per target
+and writes DIR/results.json (schema stampede/results/v1).`
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", runSynopsis, stdout)
+	targetList := fs.String("targets", "", "comma-separated designs to run (see 'stampede targets')")
+	scenario := fs.String("scenario", "", "a built-in scenario (see 'stampede scenarios') or a YAML file")
+	out := fs.String("out", "stampede-report", "directory for results.json")
+	var opts multiFlag
+	fs.Var(&opts, "opt", "a design option prefix.key=value, such as memory.rtt=200us (repeatable; see 'stampede targets -v')")
+	duration := fs.Duration("duration", 0, "override the length of the arrivals (spike: of the hold; closed loop: of the users' run)")
+	rate := fs.Float64("rate", 0, "override the open-loop rate in orders/s (constant rate, ramp target, spike peak)")
+	users := fs.Int("users", 0, "override the number of closed-loop users")
+	workers := fs.Int("workers", 0, "override the number of open-loop sending goroutines (most attempts in flight)")
+	seed := fs.Uint64("seed", 0, "override the scenario's seed")
+	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if *targetList == "" {
+		return usagef("run: -targets is required (known: %s)", strings.Join(targets.Names(), ", "))
+	}
+	regs, cfgs, err := targets.Resolve(strings.Split(*targetList, ","), opts)
+	if err != nil {
+		return usageError{fmt.Errorf("run: %w", err)}
+	}
+	if *scenario == "" {
+		var names []string
+		for _, s := range bench.Builtins() {
+			names = append(names, s.Name)
+		}
+		return usagef("run: -scenario is required (built-in: %s, or a YAML file)", strings.Join(names, ", "))
+	}
+	sc, err := bench.LoadScenario(*scenario)
+	if err != nil {
+		return usageError{fmt.Errorf("run: %w", err)}
+	}
+	if err := sc.Apply(bench.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed}, set); err != nil {
+		return usageError{fmt.Errorf("run: %w", err)}
+	}
+	showProgress, err := wantProgress(*progress, stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("run: -out: %w", err)
+	}
+
+	plan := bench.NewPlan(sc)
+	res := bench.NewResults(sc, time.Now())
+	var ropt bench.Options
+	if showProgress {
+		ropt.Progress = progressLine(stderr)
+	}
+	var failed []string
+	for i, reg := range regs {
+		if ctx.Err() != nil {
+			break
+		}
+		tr, err := runTarget(ctx, reg, cfgs[i], plan, ropt)
+		if showProgress {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				break
+			}
+			tr = &bench.TargetRun{Target: reg.Name, Error: err.Error(), Timeline: []bench.Second{}}
+			failed = append(failed, reg.Name)
+		}
+		res.Runs = append(res.Runs, tr)
+	}
+	res.Interrupted = ctx.Err() != nil
+	path := filepath.Join(*out, "results.json")
+	if err := bench.WriteJSON(path, res); err != nil {
+		return err
+	}
+	if err := reports.Summary(stdout, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "results: %s\n", path)
+	switch {
+	case res.Interrupted:
+		return fmt.Errorf("run interrupted: partial results in %s", path)
+	case len(failed) > 0:
+		return fmt.Errorf("run failed for %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// runTarget builds one design, runs it and closes it.
+func runTarget(ctx context.Context, reg targets.Registration, cfg targets.Config, plan *bench.Plan, opt bench.Options) (*bench.TargetRun, error) {
+	t, err := reg.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", reg.Name, err)
+	}
+	tr, err := bench.Run(ctx, reg.Name, t, plan, opt)
+	if cerr := t.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("%s: close: %w", reg.Name, cerr)
+	}
+	return tr, err
+}
+
+// wantProgress decides whether to draw the live progress line: on a
+// terminal, and never when CI=true, unless forced.
+func wantProgress(mode string, stderr io.Writer) (bool, error) {
+	switch mode {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	case "auto":
+		if os.Getenv("CI") == "true" {
+			return false, nil
+		}
+		f, ok := stderr.(*os.File)
+		return ok && term.IsTerminal(int(f.Fd())), nil
+	}
+	return false, usagef("run: -progress %q: accepted: auto, on, off", mode)
+}
+
+// progressLine returns a Progress callback that redraws one line.
+func progressLine(w io.Writer) func(bench.Progress) {
+	return func(p bench.Progress) {
+		fmt.Fprintf(w, "\r\033[K%s  %5.1fs  %d attempts  %.0f/s  p99 %s  sold %d/%d",
+			p.Target, p.Elapsed.Seconds(), p.Attempts, p.AttemptsPS, p.P99.Round(time.Microsecond), p.Sold, p.Capacity)
+	}
+}

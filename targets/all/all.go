@@ -1,0 +1,9 @@
+// Package all registers every design stampede ships. Import it for its
+// side effects:
+//
+//	import _ "github.com/stampede-bench/stampede/targets/all"
+package all
+
+import (
+	_ "github.com/stampede-bench/stampede/targets/memory" // memory, memory-racy
+)

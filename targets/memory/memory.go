@@ -1,0 +1,232 @@
+// Package memory holds in-process reference designs. They cost nothing to
+// run and prove that stampede's checker catches what it should:
+//
+//   - memory: a correct design. One lock per product, and a set of the
+//     order ids it confirmed, so a resubmitted order is answered with its
+//     original confirmation and never applied twice.
+//   - memory-racy: check-then-act with a simulated round trip between the
+//     check and the act, and no idempotency, like a naive design that reads
+//     the stock from a remote store and then writes the sale. Under
+//     concurrency it oversells and applies resubmissions again.
+//
+// Both accept the option memory.rtt, a simulated network round trip between
+// client and store. A client honours its context's deadline: when the
+// simulated reply cannot arrive in time it answers Unknown, whether or not
+// the sale was applied, as a real remote client would.
+package memory
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stampede-bench/stampede/targets"
+)
+
+func init() {
+	targets.Register(targets.Registration{
+		Name:         "memory",
+		Description:  "in-process reference: one lock per product and an order-id set; never oversells or duplicates",
+		OptionPrefix: "memory",
+		Options:      options("0s"),
+		New:          func(cfg targets.Config) (targets.Target, error) { return newTarget(false, cfg), nil },
+	})
+	targets.Register(targets.Registration{
+		Name:         "memory-racy",
+		Description:  "in-process reference: check-then-act across a simulated round trip, no idempotency; oversells and duplicates",
+		OptionPrefix: "memory",
+		Options:      options("0s"),
+		New:          func(cfg targets.Config) (targets.Target, error) { return newTarget(true, cfg), nil },
+	})
+}
+
+// racyMinGap is the gap between check and act of memory-racy when no rtt is
+// set: the time a real remote design spends between reading the stock and
+// writing the sale.
+const racyMinGap = 3 * time.Millisecond
+
+func options(rtt string) []targets.OptionSpec {
+	return []targets.OptionSpec{{
+		Key: "rtt", Kind: targets.KindDuration, Default: rtt,
+		Help: "simulated round trip between client and store (memory-racy waits at least 3ms between check and act)",
+	}}
+}
+
+// ErrTimeout is the Reply.Err of an attempt whose simulated reply missed
+// its deadline.
+var ErrTimeout = errors.New("memory: deadline passed before the reply arrived")
+
+// errBadProduct is the Reply.Err of an order for a product that does not exist.
+var errBadProduct = errors.New("memory: no such product")
+
+type product struct {
+	mu        sync.Mutex
+	capacity  int64
+	remaining int64                       // guarded by mu (memory)
+	confirmed map[targets.OrderID]struct{} // guarded by mu (memory)
+
+	stock atomic.Int64      // memory-racy: remaining, read and written without a lock
+	logMu sync.Mutex        // memory-racy: guards log; one append is atomic, as a row insert is
+	log   []targets.OrderID // memory-racy: every applied sale
+	_     [64]byte          // keep products off each other's cache lines
+}
+
+// Target is an in-process design. It is safe for concurrent use by its
+// clients.
+type Target struct {
+	racy     bool
+	rtt      time.Duration
+	products []product
+}
+
+func newTarget(racy bool, cfg targets.Config) *Target {
+	return &Target{racy: racy, rtt: cfg.Options.Duration("rtt")}
+}
+
+// Info describes the design.
+func (t *Target) Info() targets.Info {
+	info := targets.Info{
+		Backend:    "in-process",
+		Durability: "none (memory only)",
+		Settings:   map[string]string{"rtt": t.rtt.String()},
+	}
+	if t.racy {
+		info.Design = "check-then-act across a round trip, no idempotency"
+		info.Consistency = "none (lost updates under concurrency)"
+		info.Settings["check_act_gap"] = t.gap().String()
+	} else {
+		info.Design = "lock per product, order-id set"
+		info.Consistency = "strong (mutex per product), idempotent"
+	}
+	return info
+}
+
+func (t *Target) gap() time.Duration { return max(t.rtt, racyMinGap) }
+
+// Setup creates fresh stock.
+func (t *Target) Setup(_ context.Context, s targets.Stock) error {
+	if s.Products <= 0 || s.Capacity < 0 {
+		return errors.New("memory: stock needs at least one product and a capacity of 0 or more")
+	}
+	t.products = make([]product, s.Products)
+	for i := range t.products {
+		p := &t.products[i]
+		p.capacity = s.Capacity
+		p.remaining = s.Capacity
+		p.confirmed = map[targets.OrderID]struct{}{}
+		p.stock.Store(s.Capacity)
+	}
+	return nil
+}
+
+// NewClient returns a client; clients share the target's state.
+func (t *Target) NewClient(context.Context, int) (targets.Client, error) {
+	return &client{t: t}, nil
+}
+
+// Audit reads the stock and the record of sales.
+func (t *Target) Audit(context.Context) (targets.Audit, error) {
+	a := targets.Audit{Sold: make([]int64, len(t.products))}
+	if !t.racy {
+		for i := range t.products {
+			p := &t.products[i]
+			p.mu.Lock()
+			a.Sold[i] = p.capacity - p.remaining
+			for id := range p.confirmed {
+				a.Orders = append(a.Orders, targets.OrderRecord{ID: id, Applied: 1})
+			}
+			p.mu.Unlock()
+		}
+		return a, nil
+	}
+	var all []targets.OrderID
+	for i := range t.products {
+		p := &t.products[i]
+		a.Sold[i] = p.capacity - p.stock.Load()
+		p.logMu.Lock()
+		all = append(all, p.log...)
+		p.logMu.Unlock()
+	}
+	slices.Sort(all)
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && all[j] == all[i] {
+			j++
+		}
+		a.Orders = append(a.Orders, targets.OrderRecord{ID: all[i], Applied: int32(j - i)})
+		i = j
+	}
+	return a, nil
+}
+
+// Close drops the state.
+func (t *Target) Close() error {
+	t.products = nil
+	return nil
+}
+
+type client struct{ t *Target }
+
+func (c *client) Close() error { return nil }
+
+// Buy serves one attempt.
+func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
+	t := c.t
+	if o.Product < 0 || o.Product >= len(t.products) || o.Quantity <= 0 {
+		return targets.Reply{Outcome: targets.Error, Err: errBadProduct}
+	}
+	p := &t.products[o.Product]
+	deadline := targets.Deadline(ctx)
+	half := t.rtt / 2
+	if !travel(deadline, half) { // the request travels to the store
+		return targets.Reply{Outcome: targets.Unknown, Err: ErrTimeout}
+	}
+	var out targets.Outcome
+	if t.racy {
+		if p.stock.Load() < o.Quantity { // check
+			out = targets.SoldOut
+		} else {
+			time.Sleep(t.gap()) // the round trip between reading and writing
+			p.stock.Add(-o.Quantity) // act, on what may by now be stale
+			p.logMu.Lock()
+			p.log = append(p.log, o.ID)
+			p.logMu.Unlock()
+			out = targets.Confirmed
+		}
+	} else {
+		p.mu.Lock()
+		if _, dup := p.confirmed[o.ID]; dup {
+			out = targets.Confirmed // the original answer, not applied again
+		} else if p.remaining >= o.Quantity {
+			p.remaining -= o.Quantity
+			p.confirmed[o.ID] = struct{}{}
+			out = targets.Confirmed
+		} else {
+			out = targets.SoldOut
+		}
+		p.mu.Unlock()
+	}
+	if !travel(deadline, half) { // the reply travels back
+		return targets.Reply{Outcome: targets.Unknown, Err: ErrTimeout}
+	}
+	return targets.Reply{Outcome: out}
+}
+
+// travel waits d, or until deadline if that comes first, and reports
+// whether the full d passed in time.
+func travel(deadline time.Time, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if !deadline.IsZero() {
+		if left := time.Until(deadline); left < d {
+			time.Sleep(left)
+			return false
+		}
+	}
+	time.Sleep(d)
+	return true
+}

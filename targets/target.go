@@ -1,0 +1,160 @@
+// Package targets defines the contract between stampede's load generator and
+// the designs it measures, and the registry through which designs make
+// themselves known.
+//
+// A design registers itself in an init function, like a database/sql driver:
+//
+//	func init() {
+//		targets.Register(targets.Registration{Name: "memory", New: newCorrect, ...})
+//	}
+//
+// and a program pulls designs in with blank imports (see targets/all).
+package targets
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// OrderID identifies one logical order. It is stable across every
+// resubmission of that order (a retry after a timeout, an impatient
+// double-click), so a design can recognise a resubmission. The harness hands
+// out ids from 1 upwards; 0 is never a valid id.
+type OrderID uint64
+
+// String returns the id in the form designs use as an external key ("o-42").
+func (id OrderID) String() string { return fmt.Sprintf("o-%d", uint64(id)) }
+
+// Order is one attempt to buy. The same ID may arrive several times with
+// growing Attempt numbers (retries) or with the same Attempt number (a
+// double-click resubmits the order as a fresh submission).
+type Order struct {
+	ID       OrderID
+	Product  int   // index into the Stock's products, 0-based
+	Quantity int64 // tickets wanted, at least 1
+	Attempt  int   // 1 for the first try of a submission, 2 for its first retry, ...
+}
+
+// Outcome is what a client was told about one attempt.
+type Outcome uint8
+
+// The outcomes of an attempt. Errors are data: a design never fails a run
+// by returning an error from Buy; it answers with an Outcome.
+const (
+	// Confirmed: the purchase is made.
+	Confirmed Outcome = iota
+	// SoldOut: a definite no because there is not enough stock.
+	SoldOut
+	// Rejected: a definite no for another reason (a business rule, a
+	// conflict the design gave up on).
+	Rejected
+	// Unknown: no definite answer (a timeout or a lost connection); the
+	// purchase may or may not have been applied.
+	Unknown
+	// Error: a definite failure; the purchase was not applied.
+	Error
+
+	// NumOutcomes is the number of outcomes, for arrays indexed by Outcome.
+	NumOutcomes = 5
+)
+
+var outcomeNames = [NumOutcomes]string{"confirmed", "sold_out", "rejected", "unknown", "error"}
+
+// String returns the outcome's name as results.json spells it.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+// Definite reports whether the outcome is a definite answer (the client
+// knows whether the purchase was applied).
+func (o Outcome) Definite() bool { return o != Unknown }
+
+// Reply is a design's answer to one attempt.
+type Reply struct {
+	Outcome Outcome
+	// Err says why, for Unknown, Rejected and Error outcomes. It is
+	// counted, never fatal.
+	Err error
+	// Conflicts counts optimistic conflicts the design met and retried
+	// internally while serving this attempt.
+	Conflicts int32
+}
+
+// Stock is the inventory a run starts with: Products products, each with
+// Capacity units.
+type Stock struct {
+	Products int
+	Capacity int64
+}
+
+// Total returns the number of units across all products.
+func (s Stock) Total() int64 { return int64(s.Products) * s.Capacity }
+
+// Info describes a design honestly, so reports can show what each figure
+// was bought with.
+type Info struct {
+	Design      string `json:"design"`      // one line: what the design does
+	Consistency string `json:"consistency"` // e.g. "strong (row lock)", "none (check-then-act)"
+	Durability  string `json:"durability"`  // e.g. "fsync per commit", "memory only"
+	Backend     string `json:"backend,omitempty"`
+	// Settings holds further facts worth printing (isolation level,
+	// replicas, sync interval, option values).
+	Settings map[string]string `json:"settings,omitempty"`
+}
+
+// OrderRecord is what the system of record holds about one order id.
+type OrderRecord struct {
+	ID OrderID
+	// Applied counts how many times the sale was recorded. More than one
+	// is a duplicate.
+	Applied int32
+	// Cancelled counts compensations recorded for this order after it was
+	// applied (an apology to the buyer).
+	Cancelled int32
+}
+
+// Audit is the system of record read after a run.
+type Audit struct {
+	// Sold holds, per product, the units sold net of compensations.
+	Sold []int64
+	// Orders lists every order id applied at least once, in any order.
+	Orders []OrderRecord
+}
+
+// Target is one design under test, on its backend. Setup, NewClient, Audit
+// and Close are called from one goroutine, in that order; the Clients it
+// hands out are then used concurrently, one per goroutine.
+type Target interface {
+	// Info describes the design and the durability it really has.
+	Info() Info
+	// Setup creates fresh state holding s.
+	Setup(ctx context.Context, s Stock) error
+	// NewClient returns a client for one worker goroutine.
+	NewClient(ctx context.Context, worker int) (Client, error)
+	// Audit reads the system of record.
+	Audit(ctx context.Context) (Audit, error)
+	// Close releases everything the target holds.
+	Close() error
+}
+
+// Client belongs to one worker goroutine and is never shared.
+type Client interface {
+	// Buy attempts one order. It must not retain ctx after it returns. A
+	// client honours ctx's deadline by answering Unknown when it cannot
+	// know whether the purchase applied.
+	Buy(ctx context.Context, o Order) Reply
+	// Close releases the client's resources.
+	Close() error
+}
+
+// Deadline returns ctx's deadline, or the zero time when it has none.
+// Designs that simulate time (targets/memory) use it instead of ctx.Done,
+// which costs a timer.
+func Deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
