@@ -122,7 +122,7 @@ type Checks struct {
 
 // Generator tells how well the load generator kept its schedule.
 type Generator struct {
-	Workers int   `json:"workers"`
+	Workers  int   `json:"workers"`
 	MaxLagUS int64 `json:"max_lag_us"` // latest send after its intended time
 	// Clamped counts latencies above the histograms' range, recorded at
 	// their top.
@@ -140,16 +140,16 @@ type Histograms struct {
 
 // Second is one second of the run, by the time replies arrived.
 type Second struct {
-	T         int     `json:"t_s"`
-	Attempts  int64   `json:"attempts"`
-	Confirmed int64   `json:"confirmed"`
-	SoldOut   int64   `json:"sold_out"`
-	Rejected  int64   `json:"rejected"`
-	Unknown   int64   `json:"unknown"`
-	Errors    int64   `json:"errors"`
-	Sold      int64   `json:"sold"`
-	P50US     int64   `json:"p50_us"`
-	P99US     int64   `json:"p99_us"`
+	T         int   `json:"t_s"`
+	Attempts  int64 `json:"attempts"`
+	Confirmed int64 `json:"confirmed"`
+	SoldOut   int64 `json:"sold_out"`
+	Rejected  int64 `json:"rejected"`
+	Unknown   int64 `json:"unknown"`
+	Errors    int64 `json:"errors"`
+	Sold      int64 `json:"sold"`
+	P50US     int64 `json:"p50_us"`
+	P99US     int64 `json:"p99_us"`
 }
 
 func summarize(h *hdrhistogram.Histogram) Latency {

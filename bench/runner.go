@@ -67,11 +67,12 @@ func (r *run) mark(idx uint32, f uint32) {
 func (r *run) flag(idx int) uint8 { return uint8(r.flags[idx/4] >> (8 * (idx % 4))) }
 
 type worker struct {
-	id     int
-	r      *run
-	client targets.Client
-	rec    *recorder
-	ctx    *attemptCtx
+	id      int
+	r       *run
+	client  targets.Client
+	rec     *recorder
+	ctx     *attemptCtx
+	sleeper *sleeper
 }
 
 // submit runs one submission of order idx: its attempts, retries included.
@@ -132,12 +133,12 @@ const fineWait = 2 * time.Millisecond
 
 // wait sleeps towards a send due in d: coarsely while it is far, precisely
 // near it. The caller reads the clock again afterwards.
-func (r *run) wait(d time.Duration) {
+func (w *worker) wait(d time.Duration) {
 	if d > fineWait {
 		time.Sleep(min(d-fineWait, maxSleep))
 		return
 	}
-	preciseSleep(d)
+	w.sleeper.sleep(d)
 }
 
 // openLoop sends scheduled submissions until they run out or the run stops.
@@ -152,7 +153,7 @@ func (w *worker) openLoop() {
 		at := r.plan.at[i]
 		now := r.since()
 		for now < at {
-			r.wait(time.Duration(at - now))
+			w.wait(time.Duration(at - now))
 			if r.stop.Load() {
 				return
 			}
@@ -203,28 +204,20 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 		nWorkers = sc.Arrivals.Users
 	}
 	limit := runLimit(sc, plan)
-	// Histograms reach a little past the longest a reply can take.
-	highestUS := max(int64((limit+time.Minute)/time.Microsecond), 1_000_000)
-	nSeconds := int(limit/time.Second) + 2
-
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
-	r := &run{
-		plan: plan, flags: make([]uint32, (plan.Orders+3)/4),
-		soldOut: make([]atomic.Uint32, stock.Products),
-		timeout: sc.Client.Timeout.D(), retries: sc.Client.Retries, backoff: sc.Client.Backoff.D(),
-		think: sc.Arrivals.Think.D(), users: sc.Arrivals.Users,
-	}
+	r := newRun(plan)
 	workers := make([]*worker, nWorkers)
 	for i := range workers {
 		c, err := t.NewClient(ctx, i)
 		if err != nil {
 			for _, w := range workers[:i] {
 				_ = w.client.Close()
+				w.sleeper.close()
 			}
 			return nil, fmt.Errorf("%s: client %d: %w", name, i, err)
 		}
-		workers[i] = &worker{id: i, r: r, client: c, rec: newRecorder(highestUS, nSeconds), ctx: newAttemptCtx(runCtx)}
+		workers[i] = r.newWorker(runCtx, i, c, limit)
 	}
 	// Cancelling the run cancels every attempt in flight.
 	stopCancel := context.AfterFunc(runCtx, func() {
@@ -256,6 +249,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	elapsed := time.Since(started)
 	for _, w := range workers {
 		_ = w.client.Close()
+		w.sleeper.close()
 	}
 
 	auditTimeout := opt.AuditTimeout
@@ -272,6 +266,26 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	res.Checks = check(stock, plan.Orders, r, audit, &res.Orders)
 	res.Interrupted = ctx.Err() != nil
 	return res, nil
+}
+
+// newRun prepares the shared state of a run of plan.
+func newRun(plan *Plan) *run {
+	sc := plan.Scenario
+	return &run{
+		plan: plan, flags: make([]uint32, (plan.Orders+3)/4),
+		soldOut: make([]atomic.Uint32, sc.Stock.Products),
+		timeout: sc.Client.Timeout.D(), retries: sc.Client.Retries, backoff: sc.Client.Backoff.D(),
+		think: sc.Arrivals.Think.D(), users: sc.Arrivals.Users,
+	}
+}
+
+// newWorker prepares worker id with its client, for a run that lasts at
+// most limit. All its memory is allocated here, none per order.
+func (r *run) newWorker(runCtx context.Context, id int, c targets.Client, limit time.Duration) *worker {
+	// Histograms reach a little past the longest a reply can take.
+	highestUS := max(int64((limit+time.Minute)/time.Microsecond), 1_000_000)
+	nSeconds := int(limit/time.Second) + 2
+	return &worker{id: id, r: r, client: c, rec: newRecorder(highestUS, nSeconds), ctx: newAttemptCtx(runCtx), sleeper: newSleeper()}
 }
 
 // runLimit is the longest a run may last: the scenario's cap, or the

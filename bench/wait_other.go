@@ -4,5 +4,11 @@ package bench
 
 import "time"
 
-// preciseSleep sleeps d; elsewhere than Linux it is time.Sleep.
-func preciseSleep(d time.Duration) { time.Sleep(d) }
+// sleeper waits with time.Sleep elsewhere than Linux.
+type sleeper struct{}
+
+func newSleeper() *sleeper { return nil }
+
+func (s *sleeper) sleep(d time.Duration) { time.Sleep(d) }
+
+func (s *sleeper) close() {}

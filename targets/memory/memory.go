@@ -65,7 +65,7 @@ var errBadProduct = errors.New("memory: no such product")
 type product struct {
 	mu        sync.Mutex
 	capacity  int64
-	remaining int64                       // guarded by mu (memory)
+	remaining int64                        // guarded by mu (memory)
 	confirmed map[targets.OrderID]struct{} // guarded by mu (memory)
 
 	stock atomic.Int64      // memory-racy: remaining, read and written without a lock
@@ -189,7 +189,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 		if p.stock.Load() < o.Quantity { // check
 			out = targets.SoldOut
 		} else {
-			time.Sleep(t.gap()) // the round trip between reading and writing
+			time.Sleep(t.gap())      // the round trip between reading and writing
 			p.stock.Add(-o.Quantity) // act, on what may by now be stale
 			p.logMu.Lock()
 			p.log = append(p.log, o.ID)
