@@ -174,7 +174,7 @@ func (p *Plan) schedule() {
 		n = s.Demand.Buyers
 	}
 	at := make([]int64, 0, n)
-	ns := func(sec float64) int64 { return int64(sec * 1e9) }
+	ns := func(sec float64) int64 { return int64(math.Round(sec * 1e9)) }
 	switch {
 	case s.Arrivals.Process == Even:
 		for i := range n {

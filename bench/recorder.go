@@ -66,7 +66,7 @@ func (h *logHist) quantile(q float64, total uint64) int64 {
 // second is what one worker saw complete during one second of the run.
 type second struct {
 	outcomes [targets.NumOutcomes]uint32 // attempts by outcome
-	sold     int64                       // units confirmed
+	sold     int64                       // units newly confirmed to clients
 	resp     uint64                      // submissions finished
 	hist     logHist                     // their response times
 }
@@ -124,7 +124,9 @@ func (r *recorder) slot(t int64) *second {
 }
 
 // attempt records one attempt's reply; end and sent are ns since start.
-func (r *recorder) attempt(o targets.Outcome, qty int64, sent, end int64, conflicts int32) {
+// firstConfirm says the reply is its order's first confirmation, whose
+// tickets count as sold.
+func (r *recorder) attempt(o targets.Outcome, qty int64, firstConfirm bool, sent, end int64, conflicts int32) {
 	_ = r.svc.RecordValue(r.clamp((end - sent) / 1e3)) // in range after clamp
 	r.outcomes[o]++
 	r.attempts++
@@ -132,7 +134,7 @@ func (r *recorder) attempt(o targets.Outcome, qty int64, sent, end int64, confli
 	sl := r.slot(end)
 	sl.outcomes[o]++
 	r.liveAttempts.Store(r.attempts)
-	if o == targets.Confirmed {
+	if firstConfirm {
 		sl.sold += qty
 		r.liveSold.Add(qty)
 	}

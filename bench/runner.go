@@ -60,8 +60,10 @@ type run struct {
 // since returns the ns elapsed since the run began, on the monotonic clock.
 func (r *run) since() int64 { return int64(time.Since(r.began)) }
 
-func (r *run) mark(idx uint32, f uint32) {
-	atomic.OrUint32(&r.flags[idx/4], f<<(8*(idx%4)))
+// mark sets flag f of order idx and reports whether it was newly set.
+func (r *run) mark(idx uint32, f uint32) bool {
+	f <<= 8 * (idx % 4)
+	return atomic.OrUint32(&r.flags[idx/4], f)&f == 0
 }
 
 func (r *run) flag(idx int) uint8 { return uint8(r.flags[idx/4] >> (8 * (idx % 4))) }
@@ -90,10 +92,10 @@ func (w *worker) submit(idx uint32, intended, sent int64) {
 		rep := w.client.Buy(w.ctx, o)
 		w.ctx.end()
 		end := r.since()
-		w.rec.attempt(rep.Outcome, qty, sent, end, rep.Conflicts)
+		var first bool // the order's first confirmation: its tickets count as sold
 		switch rep.Outcome {
 		case targets.Confirmed:
-			r.mark(idx, flagConfirmed)
+			first = r.mark(idx, flagConfirmed)
 		case targets.Unknown:
 			r.mark(idx, flagUnknown)
 		default:
@@ -102,6 +104,7 @@ func (w *worker) submit(idx uint32, intended, sent int64) {
 				r.noteSoldOut(product)
 			}
 		}
+		w.rec.attempt(rep.Outcome, qty, first, sent, end, rep.Conflicts)
 		if rep.Outcome == targets.Unknown && o.Attempt <= r.retries && !r.stop.Load() {
 			o.Attempt++
 			w.rec.retries++

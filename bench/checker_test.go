@@ -1,0 +1,60 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/stampede-bench/stampede/targets"
+)
+
+func TestCheck(t *testing.T) {
+	sc := testScenario(10, 1e9, 1)
+	sc.Stock = Stock{Products: 2, Capacity: 10}
+	r := newRun(&Plan{Scenario: sc, Orders: 8})
+	// What clients were told, by order index (id - 1).
+	told := map[uint32]uint32{
+		0: flagConfirmed,             // confirmed, applied once: fine
+		1: flagConfirmed,             // confirmed, not applied: lost
+		2: flagNo,                    // told no, applied: phantom
+		3: flagConfirmed,             // confirmed, applied twice: duplicated
+		4: flagUnknown,               // no answer, applied: unresolved, applied
+		5: flagUnknown,               // no answer, not applied: unresolved
+		7: flagConfirmed | flagNo,    // confirmed then cancelled: an apology
+		// 6: never submitted
+	}
+	for idx, f := range told {
+		r.mark(idx, f)
+	}
+	audit := targets.Audit{
+		Sold: []int64{12, 5}, // product 0 oversold by 2
+		Orders: []targets.OrderRecord{
+			{ID: 1, Applied: 1}, {ID: 3, Applied: 1}, {ID: 4, Applied: 2}, {ID: 5, Applied: 1},
+			{ID: 8, Applied: 1, Cancelled: 1}, {ID: 99, Applied: 1},
+		},
+	}
+	var o Orders
+	got := check(targets.Stock{Products: 2, Capacity: 10}, 8, r, audit, &o)
+	want := Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 7, Lost: 1,
+		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1}
+	if got != want {
+		t.Errorf("check:\n got %+v\nwant %+v", got, want)
+	}
+	if o.Submitted != 7 {
+		t.Errorf("submitted %d, want 7", o.Submitted)
+	}
+}
+
+func TestMarkReportsFirst(t *testing.T) {
+	r := newRun(&Plan{Scenario: testScenario(10, 1e9, 1), Orders: 5})
+	if !r.mark(4, flagConfirmed) {
+		t.Error("first confirmation of order 4 not reported as first")
+	}
+	if r.mark(4, flagConfirmed) {
+		t.Error("second confirmation of order 4 reported as first")
+	}
+	if !r.mark(3, flagConfirmed) || !r.mark(4, flagNo) {
+		t.Error("flags of neighbouring orders or other kinds interfere")
+	}
+	if f := r.flag(4); f != flagConfirmed|flagNo {
+		t.Errorf("flags of order 4 = %b", f)
+	}
+}

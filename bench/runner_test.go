@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stampede-bench/stampede/targets"
+	_ "github.com/stampede-bench/stampede/targets/memory"
+)
+
+func runTarget(t *testing.T, ctx context.Context, name string, sc *Scenario, opts ...string) *TargetRun {
+	t.Helper()
+	regs, cfgs, err := targets.Resolve([]string{name}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := regs[0].New(cfgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	res, err := Run(ctx, name, tgt, NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// The reference designs on the real flash crowd: the correct one is
+// correct, and the checker catches the racy one.
+func TestFlashCrowdReferences(t *testing.T) {
+	sc := mustBuiltin(t, "flash-crowd")
+	mem := runTarget(t, context.Background(), "memory", sc)
+	c := mem.Checks
+	if c.Oversold != 0 || c.DuplicatedOrders != 0 || c.Lost != 0 || c.Phantom != 0 {
+		t.Errorf("memory: oversold %d, duplicated %d, lost %d, phantom %d; want all 0", c.Oversold, c.DuplicatedOrders, c.Lost, c.Phantom)
+	}
+	if c.Sold != 1900 || c.Capacity != 1900 {
+		t.Errorf("memory: sold %d of %d, want all 1900 seats sold", c.Sold, c.Capacity)
+	}
+	if mem.Orders.Submitted != 30000 {
+		t.Errorf("memory: %d orders submitted, want 30000", mem.Orders.Submitted)
+	}
+	if mem.Orders.Submissions <= mem.Orders.Submitted {
+		t.Errorf("memory: %d submissions for %d orders: no double-click was sent", mem.Orders.Submissions, mem.Orders.Submitted)
+	}
+	o := mem.Orders
+	if sum := o.Confirmed + o.SoldOut + o.Rejected + o.Unknown + o.Errors; sum != o.Attempts {
+		t.Errorf("memory: outcomes add up to %d, attempts %d", sum, o.Attempts)
+	}
+	if mem.LatencyUS.Count != o.Submissions || mem.ServiceUS.Count != o.Attempts {
+		t.Errorf("memory: %d response and %d service values for %d submissions and %d attempts",
+			mem.LatencyUS.Count, mem.ServiceUS.Count, o.Submissions, o.Attempts)
+	}
+	if mem.SoldOutAtS == nil {
+		t.Error("memory: the sell-out was not noticed")
+	}
+	var sold int64
+	for _, s := range mem.Timeline {
+		sold += s.Sold
+	}
+	if sold != 1900 {
+		t.Errorf("memory: timeline sells %d seats, want 1900", sold)
+	}
+
+	racy := runTarget(t, context.Background(), "memory-racy", sc)
+	if racy.Checks.Oversold <= 0 || racy.Checks.DuplicatedOrders <= 0 {
+		t.Errorf("memory-racy: oversold %d, duplicated %d; want both above 0", racy.Checks.Oversold, racy.Checks.DuplicatedOrders)
+	}
+	if racy.Checks.Lost != 0 {
+		t.Errorf("memory-racy: lost %d, want 0 (it loses nothing, it oversells)", racy.Checks.Lost)
+	}
+}
+
+// Coordinated omission: a design that stalls for a second during a
+// constant-rate run. Response time counts from the intended start, so the
+// queue behind the stall shows; service time, from the actual send, stays
+// small for all but the few calls caught inside the stall.
+func TestCoordinatedOmission(t *testing.T) {
+	var stall sync.Mutex
+	var once sync.Once
+	began := time.Now()
+	tgt := newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		if time.Since(began) > time.Second {
+			once.Do(func() {
+				stall.Lock() // the whole design freezes for 1s
+				time.AfterFunc(time.Second, stall.Unlock)
+			})
+		}
+		stall.Lock()
+		stall.Unlock() //nolint:staticcheck // waiting out the stall is the point
+		return targets.Reply{Outcome: targets.Confirmed}
+	})
+	sc := testScenario(1000, 4*time.Second, 8)
+	began = time.Now()
+	res, err := Run(context.Background(), "stall", tgt, NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, svc := time.Duration(res.LatencyUS.P99)*time.Microsecond, time.Duration(res.ServiceUS.P99)*time.Microsecond
+	t.Logf("response p99 %s, service p99 %s, max %s", resp, svc, time.Duration(res.LatencyUS.Max)*time.Microsecond)
+	if resp < 500*time.Millisecond {
+		t.Errorf("response p99 %s, want at least 500ms: the stall is hidden", resp)
+	}
+	if svc > 50*time.Millisecond {
+		t.Errorf("service p99 %s, want under 50ms", svc)
+	}
+	if res.Orders.Attempts != 4000 {
+		t.Errorf("%d attempts, want all 4000 scheduled", res.Orders.Attempts)
+	}
+}
+
+// Open-loop accuracy: the achieved attempt rate matches the rate asked for.
+func TestOpenLoopRate(t *testing.T) {
+	const rate = 20000
+	sc := testScenario(rate, 2*time.Second, 16)
+	res := runTarget(t, context.Background(), "memory", sc)
+	got := res.Generator.AttemptRate
+	t.Logf("asked %d/s, achieved %.1f/s, max lag %dus", rate, got, res.Generator.MaxLagUS)
+	if got < rate*0.99 || got > rate*1.01 {
+		t.Errorf("achieved %.1f attempts/s, want within 1%% of %d", got, rate)
+	}
+}
+
+// A design that never answers in time: every attempt times out, is retried
+// once with the same order id, and ends Unknown.
+func TestTimeoutsAndRetries(t *testing.T) {
+	var mu sync.Mutex
+	attempts := map[targets.OrderID][]int{}
+	tgt := newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		mu.Lock()
+		attempts[o.ID] = append(attempts[o.ID], o.Attempt)
+		mu.Unlock()
+		<-ctx.Done() // a design that waits on the context
+		return targets.Reply{Outcome: targets.Unknown, Err: ctx.Err()}
+	})
+	sc := testScenario(100, time.Second, 8)
+	sc.Client = Client{Timeout: Duration(20 * time.Millisecond), Retries: 1}
+	res, err := Run(context.Background(), "slow", tgt, NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Orders
+	if o.Attempts != 200 || o.Unknown != 200 || o.Retries != 100 || o.Submitted != 100 {
+		t.Errorf("attempts %d, unknown %d, retries %d, submitted %d; want 200, 200, 100, 100", o.Attempts, o.Unknown, o.Retries, o.Submitted)
+	}
+	if res.Checks.Unresolved != 100 {
+		t.Errorf("unresolved %d, want 100", res.Checks.Unresolved)
+	}
+	for id, a := range attempts {
+		if len(a) != 2 || a[0] != 1 || a[1] != 2 {
+			t.Fatalf("order %d saw attempts %v, want [1 2]", id, a)
+		}
+	}
+	// Each attempt waited its 20ms timeout; the response spans both.
+	if p50 := time.Duration(res.ServiceUS.P50) * time.Microsecond; p50 < 20*time.Millisecond || p50 > 30*time.Millisecond {
+		t.Errorf("service p50 %s, want about the 20ms timeout", p50)
+	}
+	if p50 := time.Duration(res.LatencyUS.P50) * time.Microsecond; p50 < 40*time.Millisecond {
+		t.Errorf("response p50 %s, want at least two timeouts (40ms)", p50)
+	}
+}
+
+// Ctrl-C: a cancelled run stops at once and says it was interrupted.
+func TestInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tgt := newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		select { // a slow design that honours cancellation
+		case <-ctx.Done():
+			return targets.Reply{Outcome: targets.Unknown, Err: ctx.Err()}
+		case <-time.After(5 * time.Millisecond):
+			return targets.Reply{Outcome: targets.Confirmed}
+		}
+	})
+	sc := testScenario(1000, 30*time.Second, 8)
+	time.AfterFunc(500*time.Millisecond, cancel)
+	start := time.Now()
+	res, err := Run(ctx, "slow", tgt, NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the run took %s to stop after cancel at 500ms", took)
+	}
+	if !res.Interrupted {
+		t.Error("result not marked interrupted")
+	}
+	if res.Orders.Attempts < 100 || res.Orders.Attempts > 1000 {
+		t.Errorf("%d attempts, want the orders of about half a second", res.Orders.Attempts)
+	}
+	if res.Checks.Lost != 0 {
+		t.Errorf("lost %d: cancelled attempts must not count as confirmed", res.Checks.Lost)
+	}
+}
+
+// Closed loop: users buy back to back; with the sold-out stop the run ends
+// soon after the stock is gone.
+func TestClosedLoopSoldOutStop(t *testing.T) {
+	sc := mustBuiltin(t, "hot-product")
+	sc.Stock.Capacity = 20000
+	sc.Arrivals.Users = 8
+	sc.Stop = Stop{SoldOut: true, Grace: Duration(100 * time.Millisecond)}
+	start := time.Now()
+	res := runTarget(t, context.Background(), "memory", sc)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("run took %s; the sold-out stop should end it well before its 10s", took)
+	}
+	if res.Loop != "closed" || res.SoldOutAtS == nil {
+		t.Fatalf("loop %q, sold out at %v; want closed and a sell-out", res.Loop, res.SoldOutAtS)
+	}
+	if res.Checks.Sold != 20000 || res.Orders.Confirmed != 20000 || res.Checks.Oversold != 0 {
+		t.Errorf("sold %d, confirmed %d, oversold %d; want 20000, 20000, 0", res.Checks.Sold, res.Orders.Confirmed, res.Checks.Oversold)
+	}
+	if res.Orders.SoldOut == 0 {
+		t.Error("no sold-out answers during the grace period")
+	}
+}
+
+// A failing setup is an error naming the design.
+func TestSetupError(t *testing.T) {
+	_, err := Run(context.Background(), "broken", &brokenTarget{}, NewPlan(testScenario(10, time.Second, 1)), Options{})
+	if err == nil || !errors.Is(err, errBroken) {
+		t.Fatalf("error %v, want one wrapping the setup failure", err)
+	}
+}
+
+var errBroken = errors.New("no backend")
+
+type brokenTarget struct{ funcTarget }
+
+func (*brokenTarget) Setup(context.Context, targets.Stock) error { return errBroken }
