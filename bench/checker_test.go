@@ -12,13 +12,13 @@ func TestCheck(t *testing.T) {
 	r := newRun(&Plan{Scenario: sc, Orders: 8})
 	// What clients were told, by order index (id - 1).
 	told := map[uint32]uint32{
-		0: flagConfirmed,             // confirmed, applied once: fine
-		1: flagConfirmed,             // confirmed, not applied: lost
-		2: flagNo,                    // told no, applied: phantom
-		3: flagConfirmed,             // confirmed, applied twice: duplicated
-		4: flagUnknown,               // no answer, applied: unresolved, applied
-		5: flagUnknown,               // no answer, not applied: unresolved
-		7: flagConfirmed | flagNo,    // confirmed then cancelled: an apology
+		0: flagConfirmed,          // confirmed, applied once: fine
+		1: flagConfirmed,          // confirmed, not applied: lost
+		2: flagNo,                 // told no, applied: phantom
+		3: flagConfirmed,          // confirmed, applied twice: duplicated
+		4: flagUnknown,            // no answer, applied: unresolved, applied
+		5: flagUnknown,            // no answer, not applied: unresolved
+		7: flagConfirmed | flagNo, // confirmed then cancelled: an apology
 		// 6: never submitted
 	}
 	for idx, f := range told {

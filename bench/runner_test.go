@@ -113,10 +113,11 @@ func TestCoordinatedOmission(t *testing.T) {
 	}
 }
 
-// Open-loop accuracy: the achieved attempt rate matches the rate asked for.
+// Open-loop accuracy: against memory at a constant 50,000 orders/s for 10s,
+// the achieved attempt rate is within 1% of the rate asked for.
 func TestOpenLoopRate(t *testing.T) {
-	const rate = 20000
-	sc := testScenario(rate, 2*time.Second, 16)
+	const rate = 50000
+	sc := testScenario(rate, 10*time.Second, 32)
 	res := runTarget(t, context.Background(), "memory", sc)
 	got := res.Generator.AttemptRate
 	t.Logf("asked %d/s, achieved %.1f/s, max lag %dus", rate, got, res.Generator.MaxLagUS)

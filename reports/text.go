@@ -6,7 +6,6 @@ package reports
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -80,12 +79,10 @@ func Summary(w io.Writer, res *bench.Results) error {
 			notes = append(notes, fmt.Sprintf("%s durability: %s", r.Target, r.Info.Durability))
 		}
 	}
-	if len(notes) > 0 {
-		fmt.Fprintln(w)
-		for _, n := range notes {
-			fmt.Fprintf(w, "  %s\n", n)
-		}
+	fmt.Fprintln(w)
+	for _, n := range notes {
+		fmt.Fprintf(w, "  %s\n", n)
 	}
-	_, err := fmt.Fprintln(w, strings.Repeat("", 0))
+	_, err := fmt.Fprintln(w)
 	return err
 }

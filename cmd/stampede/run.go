@@ -30,7 +30,7 @@ and writes DIR/results.json (schema stampede/results/v1).`
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", runSynopsis, stdout)
-	targetList := fs.String("targets", "", "comma-separated designs to run (see 'stampede targets')")
+	targetList := fs.String("targets", "", "comma-separated designs to run, or all (see 'stampede targets')")
 	scenario := fs.String("scenario", "", "a built-in scenario (see 'stampede scenarios') or a YAML file")
 	out := fs.String("out", "stampede-report", "directory for results.json")
 	var opts multiFlag
@@ -50,7 +50,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *targetList == "" {
 		return usagef("run: -targets is required (known: %s)", strings.Join(targets.Names(), ", "))
 	}
-	regs, cfgs, err := targets.Resolve(strings.Split(*targetList, ","), opts)
+	names := strings.Split(*targetList, ",")
+	if *targetList == "all" {
+		names = targets.Names()
+	}
+	regs, cfgs, err := targets.Resolve(names, opts)
 	if err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}

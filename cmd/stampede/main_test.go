@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func stampede(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestListings(t *testing.T) {
+	code, out, _ := stampede(t, "targets")
+	if code != 0 {
+		t.Fatalf("targets: exit %d", code)
+	}
+	for _, want := range []string{"memory ", "memory-racy ", "never oversells", "oversells and duplicates"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("targets output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = stampede(t, "scenarios")
+	if code != 0 {
+		t.Fatalf("scenarios: exit %d", code)
+	}
+	for _, want := range []string{"flash-crowd ", "steady ", "hot-product "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scenarios output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = stampede(t, "scenarios", "-show", "flash-crowd")
+	if code != 0 || !strings.Contains(out, "double_click: 0.05") {
+		t.Errorf("scenarios -show: exit %d, output:\n%s", code, out)
+	}
+	for _, cmd := range []string{"run", "targets", "scenarios"} {
+		if code, out, _ := stampede(t, cmd, "-h"); code != 0 || !strings.Contains(out, "Usage: stampede "+cmd) {
+			t.Errorf("%s -h: exit %d, output %q", cmd, code, out)
+		}
+	}
+}
+
+const smallScenario = `
+name: small
+stock: {products: 3, capacity: 50}
+demand:
+  buyers: 400
+  quantity: {min: 1, max: 2}
+  popularity: zipf
+  zipf_s: 1.2
+arrivals: {mode: constant, process: poisson, rate: 1000, duration: 400ms, workers: 8}
+client: {timeout: 1s, retries: 1, double_click: 0.1, double_click_after: 50ms}
+`
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadInput(t *testing.T) {
+	small := writeFile(t, "small.yaml", smallScenario)
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string // all in the one line on stderr
+	}{
+		{"unknown target", []string{"-targets", "memory,oracle", "-scenario", "steady"}, []string{`"oracle"`, "known: ", "memory-racy"}},
+		{"no target", []string{"-scenario", "steady"}, []string{"-targets is required", "memory"}},
+		{"unknown scenario", []string{"-targets", "memory", "-scenario", "stampede-of-cats"}, []string{`"stampede-of-cats"`, "flash-crowd, hot-product, steady"}},
+		{"malformed file", []string{"-targets", "memory", "-scenario", writeFile(t, "m.yaml", "stock: [1, 2")}, []string{"m.yaml"}},
+		{"out-of-range field", []string{"-targets", "memory", "-scenario", writeFile(t, "r.yaml", strings.Replace(smallScenario, "products: 3", "products: -3", 1))},
+			[]string{"stock.products", "from 1"}},
+		{"unknown field", []string{"-targets", "memory", "-scenario", writeFile(t, "u.yaml", strings.Replace(smallScenario, "buyers: 400", "buyerz: 400", 1))},
+			[]string{`"buyerz"`, "accepted: buyers, quantity, popularity"}},
+		{"negative rate", []string{"-targets", "memory", "-scenario", small, "-rate", "-5"}, []string{"-rate", "above 0"}},
+		{"rate on closed loop", []string{"-targets", "memory", "-scenario", "hot-product", "-rate", "100"}, []string{"-rate", "closed loop"}},
+		{"unknown -opt key", []string{"-targets", "memory", "-scenario", small, "-opt", "memory.latency=1ms"}, []string{"memory.latency", "accepted: memory.rtt"}},
+		{"bad -opt value", []string{"-targets", "memory", "-scenario", small, "-opt", "memory.rtt=slow"}, []string{"memory.rtt=slow", "duration"}},
+		{"unknown flag", []string{"-targets", "memory", "-scenario", small, "-turbo"}, []string{"-turbo", "stampede run -h"}},
+		{"bad progress", []string{"-targets", "memory", "-scenario", small, "-progress", "loud"}, []string{"-progress", "auto, on, off"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			code, _, stderr := stampede(t, append([]string{"run", "-out", out}, c.args...)...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if n := strings.Count(stderr, "\n"); n != 1 {
+				t.Errorf("stderr has %d lines, want 1: %q", n, stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
+				}
+			}
+			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the output directory was created (%v): nothing should be written", err)
+			}
+		})
+	}
+	if code, _, stderr := stampede(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "accepted: run, targets, scenarios") {
+		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The v1 fields DESIGN.md makes public, as paths into results.json.
+var v1Fields = []string{
+	"schema", "started_at", "interrupted", "scenario.name", "environment.go", "environment.os", "environment.cpus", "environment.stampede",
+	"runs.0.target", "runs.0.info.design", "runs.0.info.consistency", "runs.0.info.durability", "runs.0.duration_s", "runs.0.throughput_per_s",
+	"runs.0.orders.submitted", "runs.0.orders.attempts", "runs.0.orders.confirmed", "runs.0.orders.sold_out", "runs.0.orders.rejected",
+	"runs.0.orders.unknown", "runs.0.orders.errors", "runs.0.orders.conflicts",
+	"runs.0.latency_us.mean", "runs.0.latency_us.p50", "runs.0.latency_us.p90", "runs.0.latency_us.p99", "runs.0.latency_us.p999", "runs.0.latency_us.max",
+	"runs.0.service_us.mean", "runs.0.service_us.p50", "runs.0.service_us.p99", "runs.0.service_us.max",
+	"runs.0.checks.capacity", "runs.0.checks.sold", "runs.0.checks.oversold", "runs.0.checks.duplicated_orders", "runs.0.checks.duplicate_rate",
+	"runs.0.checks.lost", "runs.0.checks.phantom", "runs.0.checks.apologies",
+	"runs.0.histograms.response", "runs.0.histograms.service",
+	"runs.0.timeline.0.t_s", "runs.0.timeline.0.attempts", "runs.0.timeline.0.confirmed", "runs.0.timeline.0.sold_out",
+	"runs.0.timeline.0.unknown", "runs.0.timeline.0.errors", "runs.0.timeline.0.p50_us", "runs.0.timeline.0.p99_us",
+}
+
+func lookup(v any, path string) (any, bool) {
+	for _, k := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[k]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestRunWritesResults(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "report")
+	code, stdout, stderr := stampede(t, "run", "-targets", "memory,memory-racy", "-scenario", writeFile(t, "s.yaml", smallScenario), "-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	for _, want := range []string{"throughput/s", "p99.9", "oversold", "dup rate", "lost", "memory-racy", "results: "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if stderr != "" {
+		t.Errorf("stderr not empty without a terminal: %q", stderr)
+	}
+	m := readJSON(t, filepath.Join(out, "results.json"))
+	for _, f := range v1Fields {
+		if _, ok := lookup(m, f); !ok {
+			t.Errorf("results.json lacks %s", f)
+		}
+	}
+	if s, _ := lookup(m, "schema"); s != "stampede/results/v1" {
+		t.Errorf("schema %v", s)
+	}
+	if n, _ := lookup(m, "runs.0.orders.submitted"); n != 400.0 {
+		t.Errorf("memory submitted %v orders, want 400", n)
+	}
+	if n, _ := lookup(m, "runs.0.checks.oversold"); n != 0.0 {
+		t.Errorf("memory oversold %v", n)
+	}
+	if i, _ := lookup(m, "interrupted"); i != false {
+		t.Errorf("interrupted %v", i)
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 1 {
+		t.Errorf("out holds %d entries, want only results.json (no temp files)", len(entries))
+	}
+}
+
+// A real Ctrl-C: the built command stops within 2s and leaves partial
+// results marked interrupted.
+func TestSIGINT(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "stampede")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	cmd := exec.Command(bin, "run", "-targets", "memory,memory-racy", "-scenario", "steady", "-out", out)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // let the run get going: this is the test's input, not a race fix
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if took := time.Since(sent); took > 2*time.Second {
+			t.Errorf("exited %s after SIGINT, want within 2s", took)
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("exit: %v, want code 1", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit 10s after SIGINT")
+	}
+	m := readJSON(t, filepath.Join(out, "results.json"))
+	if i, _ := lookup(m, "interrupted"); i != true {
+		t.Errorf("interrupted = %v, want true", i)
+	}
+	runs, _ := lookup(m, "runs")
+	if r, _ := runs.([]any); len(r) != 1 {
+		t.Errorf("%d runs in results, want the one interrupted (memory)", len(r))
+	}
+	if n, _ := lookup(m, "runs.0.orders.attempts"); n == nil || n.(float64) < 500 {
+		t.Errorf("attempts %v, want the orders of the second before the signal", n)
+	}
+	if !strings.Contains(stdout.String(), "INTERRUPTED") {
+		t.Errorf("summary does not say interrupted:\n%s", stdout.String())
+	}
+}
