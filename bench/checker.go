@@ -1,6 +1,10 @@
 package bench
 
-import "github.com/stampede-bench/stampede/targets"
+import (
+	"fmt"
+
+	"github.com/stampede-bench/stampede/targets"
+)
 
 // check compares what clients were told (the run's per-order flags) with
 // what the system of record holds (the audit), as DESIGN.md defines:
@@ -16,7 +20,7 @@ import "github.com/stampede-bench/stampede/targets"
 //
 // It also fills o.Submitted. It runs after the workers have stopped, so it
 // reads and writes the flags without atomics.
-func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) Checks {
+func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) (Checks, error) {
 	c := Checks{Capacity: stock.Total()}
 	for p, sold := range a.Sold {
 		c.Sold += sold
@@ -24,7 +28,14 @@ func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) 
 			c.Oversold += sold - stock.Capacity
 		}
 	}
-	for _, rec := range a.Orders {
+	orderRecords := a.Orders
+	if orderRecords == nil {
+		orderRecords = targets.Records(nil)
+	}
+	for rec, err := range orderRecords {
+		if err != nil {
+			return c, fmt.Errorf("reading the audit's orders: %w", err)
+		}
 		if rec.ID < 1 || uint64(rec.ID) > uint64(orders) {
 			c.Foreign++
 			continue
@@ -67,5 +78,5 @@ func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) 
 	if o.Submitted > 0 {
 		c.DuplicateRate = float64(c.DuplicatedOrders) / float64(o.Submitted)
 	}
-	return c
+	return c, nil
 }

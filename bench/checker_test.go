@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stampede-bench/stampede/targets"
 )
@@ -26,13 +30,16 @@ func TestCheck(t *testing.T) {
 	}
 	audit := targets.Audit{
 		Sold: []int64{12, 5}, // product 0 oversold by 2
-		Orders: []targets.OrderRecord{
+		Orders: targets.Records([]targets.OrderRecord{
 			{ID: 1, Applied: 1}, {ID: 3, Applied: 1}, {ID: 4, Applied: 2}, {ID: 5, Applied: 1},
 			{ID: 8, Applied: 1, Cancelled: 1}, {ID: 99, Applied: 1},
-		},
+		}),
 	}
 	var o Orders
-	got := check(targets.Stock{Products: 2, Capacity: 10}, 8, r, audit, &o)
+	got, err := check(targets.Stock{Products: 2, Capacity: 10}, 8, r, audit, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 7, Lost: 1,
 		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1}
 	if got != want {
@@ -57,4 +64,29 @@ func TestMarkReportsFirst(t *testing.T) {
 	if f := r.flag(4); f != flagConfirmed|flagNo {
 		t.Errorf("flags of order 4 = %b", f)
 	}
+}
+
+// A design that cannot read its record fails the run, naming the audit.
+func TestAuditReadError(t *testing.T) {
+	tgt := &failingAudit{funcTarget: newFuncTarget(func(context.Context, targets.Order) targets.Reply {
+		return targets.Reply{Outcome: targets.Confirmed}
+	})}
+	_, err := Run(context.Background(), "flaky", tgt, NewPlan(testScenario(100, 100*time.Millisecond, 1)), Options{})
+	if err == nil || !errors.Is(err, errRead) || !strings.Contains(err.Error(), "flaky: audit") {
+		t.Fatalf("error %v, want the audit's read failure", err)
+	}
+}
+
+var errRead = errors.New("connection reset")
+
+type failingAudit struct{ *funcTarget }
+
+func (f *failingAudit) Audit(ctx context.Context) (targets.Audit, error) {
+	a, _ := f.funcTarget.Audit(ctx)
+	a.Orders = func(yield func(targets.OrderRecord, error) bool) {
+		if yield(targets.OrderRecord{ID: 1, Applied: 1}, nil) {
+			yield(targets.OrderRecord{}, errRead)
+		}
+	}
+	return a, nil
 }

@@ -36,11 +36,11 @@ func (t *funcTarget) NewClient(context.Context, int) (targets.Client, error) {
 func (t *funcTarget) Audit(context.Context) (targets.Audit, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	a := targets.Audit{Sold: append([]int64(nil), t.sold...)}
+	var recs []targets.OrderRecord
 	for id, n := range t.applied {
-		a.Orders = append(a.Orders, targets.OrderRecord{ID: id, Applied: n})
+		recs = append(recs, targets.OrderRecord{ID: id, Applied: n})
 	}
-	return a, nil
+	return targets.Audit{Sold: append([]int64(nil), t.sold...), Orders: targets.Records(recs)}, nil
 }
 func (t *funcTarget) Close() error { return nil }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -82,7 +83,8 @@ type Plan struct {
 	Orders int
 	// at and sub hold the open-loop submissions in time order: the
 	// intended send time (ns from the start) and the order index, with
-	// dcBit set on a double-click's resubmission.
+	// dcBit set on a double-click's resubmission. sub is nil when there
+	// are no double-clicks: submission i is then order i.
 	at  []int64
 	sub []uint32
 	// End is when the last submission is due (open loop) or when users
@@ -205,6 +207,9 @@ func (p *Plan) schedule() {
 		}
 	}
 	n = len(at)
+	if s.Stop.Orders > 0 && s.Stop.Orders < n {
+		n, at = s.Stop.Orders, at[:s.Stop.Orders]
+	}
 	// Double-clicks: the same order again, a little later.
 	type click struct {
 		at  int64
@@ -219,7 +224,14 @@ func (p *Plan) schedule() {
 				clicks = append(clicks, click{at[i] + delay, uint32(i) | dcBit})
 			}
 		}
-		slices.SortFunc(clicks, func(a, b click) int { return int(a.at - b.at) })
+		slices.SortFunc(clicks, func(a, b click) int { return cmp.Compare(a.at, b.at) })
+	}
+	if len(clicks) == 0 {
+		p.at, p.Orders = at, n
+		if n > 0 {
+			p.End = time.Duration(at[n-1])
+		}
+		return
 	}
 	p.at = make([]int64, 0, n+len(clicks))
 	p.sub = make([]uint32, 0, n+len(clicks))
@@ -243,6 +255,15 @@ func (p *Plan) schedule() {
 	if len(p.at) > 0 {
 		p.End = time.Duration(p.at[len(p.at)-1])
 	}
+}
+
+// submission returns the order index of submission i and whether it is a
+// double-click's resubmission.
+func (p *Plan) submission(i int) (idx uint32, again bool) {
+	if p.sub == nil {
+		return uint32(i), false
+	}
+	return p.sub[i] &^ dcBit, p.sub[i]&dcBit != 0
 }
 
 // Submissions returns the number of open-loop submissions scheduled

@@ -74,7 +74,7 @@ type second struct {
 // recorder is one worker's measurements. Only its worker writes it during
 // the run; it is read after the run, and its atomic fields by the monitor.
 type recorder struct {
-	resp    [targets.NumOutcomes]*hdrhistogram.Histogram // response time by final outcome
+	resp    [targets.NumOutcomes]*hdrhistogram.Histogram // response time by final outcome; nil until it occurs
 	svc     *hdrhistogram.Histogram                      // service time of every attempt
 	highest int64                                        // the histograms' top, µs
 	clamped int64                                        // values above highest, recorded as highest
@@ -95,11 +95,12 @@ type recorder struct {
 	_            [64]byte
 }
 
+// newRecorder allocates a recorder. The response histogram of each outcome
+// is allocated when the outcome first occurs: most runs see two or three
+// of the five, and each histogram is some 150 KB.
 func newRecorder(highestUS int64, nSeconds int) *recorder {
 	r := &recorder{highest: highestUS, svc: newHist(highestUS), seconds: make([]second, nSeconds)}
-	for i := range r.resp {
-		r.resp[i] = newHist(highestUS)
-	}
+	r.resp[targets.Confirmed] = newHist(highestUS)
 	return r
 }
 
@@ -144,7 +145,12 @@ func (r *recorder) attempt(o targets.Outcome, qty int64, firstConfirm bool, sent
 // to its final reply.
 func (r *recorder) response(o targets.Outcome, intended, end int64) {
 	us := r.clamp((end - intended) / 1e3)
-	_ = r.resp[o].RecordValue(us)
+	h := r.resp[o]
+	if h == nil { // the outcome's first occurrence in this worker
+		h = newHist(r.highest)
+		r.resp[o] = h
+	}
+	_ = h.RecordValue(us)
 	r.submissions++
 	sl := r.slot(end)
 	sl.resp++

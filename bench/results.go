@@ -188,7 +188,9 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 	for _, w := range workers {
 		rec := w.rec
 		for _, h := range rec.resp {
-			res.Generator.Clamped += resp.Merge(h) // same geometry: nothing should drop
+			if h != nil {
+				res.Generator.Clamped += resp.Merge(h) // same geometry: nothing should drop
+			}
 		}
 		res.Generator.Clamped += svc.Merge(rec.svc)
 		o := &res.Orders

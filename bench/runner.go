@@ -165,7 +165,8 @@ func (w *worker) openLoop() {
 		if lag := now - at; lag > w.rec.maxLag {
 			w.rec.maxLag = lag
 		}
-		w.submit(r.plan.sub[i]&^dcBit, at, now)
+		idx, _ := r.plan.submission(int(i))
+		w.submit(idx, at, now)
 	}
 }
 
@@ -266,7 +267,9 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
 	}
 	res := collect(name, t.Info(), plan, r, workers, elapsed, soldOutAt)
-	res.Checks = check(stock, plan.Orders, r, audit, &res.Orders)
+	if res.Checks, err = check(stock, plan.Orders, r, audit, &res.Orders); err != nil {
+		return nil, fmt.Errorf("%s: audit: %w", name, err)
+	}
 	res.Interrupted = ctx.Err() != nil
 	return res, nil
 }

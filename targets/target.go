@@ -14,6 +14,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"iter"
 	"time"
 )
 
@@ -121,8 +122,38 @@ type OrderRecord struct {
 type Audit struct {
 	// Sold holds, per product, the units sold net of compensations.
 	Sold []int64
-	// Orders lists every order id applied at least once, in any order.
-	Orders []OrderRecord
+	// Orders yields every order id applied at least once, in any order,
+	// once each. A design streams them from its store (a run may have
+	// millions); a failure to read is yielded as an error, after which
+	// the sequence stops. The checker ranges over it once.
+	Orders iter.Seq2[OrderRecord, error]
+}
+
+// Records returns a sequence over recs, for designs that hold their record
+// in memory.
+func Records(recs []OrderRecord) iter.Seq2[OrderRecord, error] {
+	return func(yield func(OrderRecord, error) bool) {
+		for _, r := range recs {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// CollectOrders reads a whole sequence of order records into a slice.
+func CollectOrders(seq iter.Seq2[OrderRecord, error]) ([]OrderRecord, error) {
+	var out []OrderRecord
+	if seq == nil {
+		return out, nil
+	}
+	for r, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Target is one design under test, on its backend. Setup, NewClient, Audit

@@ -127,7 +127,8 @@ func (t *Target) NewClient(context.Context, int) (targets.Client, error) {
 	return &client{t: t}, nil
 }
 
-// Audit reads the stock and the record of sales.
+// Audit reads the stock and the record of sales. Its order sequence reads
+// the design's state as it goes, without copying it.
 func (t *Target) Audit(context.Context) (targets.Audit, error) {
 	a := targets.Audit{Sold: make([]int64, len(t.products))}
 	if !t.racy {
@@ -135,10 +136,20 @@ func (t *Target) Audit(context.Context) (targets.Audit, error) {
 			p := &t.products[i]
 			p.mu.Lock()
 			a.Sold[i] = p.capacity - p.remaining
-			for id := range p.confirmed {
-				a.Orders = append(a.Orders, targets.OrderRecord{ID: id, Applied: 1})
-			}
 			p.mu.Unlock()
+		}
+		a.Orders = func(yield func(targets.OrderRecord, error) bool) {
+			for i := range t.products {
+				p := &t.products[i]
+				p.mu.Lock()
+				for id := range p.confirmed {
+					if !yield(targets.OrderRecord{ID: id, Applied: 1}, nil) {
+						p.mu.Unlock()
+						return
+					}
+				}
+				p.mu.Unlock()
+			}
 		}
 		return a, nil
 	}
@@ -151,13 +162,17 @@ func (t *Target) Audit(context.Context) (targets.Audit, error) {
 		p.logMu.Unlock()
 	}
 	slices.Sort(all)
-	for i := 0; i < len(all); {
-		j := i + 1
-		for j < len(all) && all[j] == all[i] {
-			j++
+	a.Orders = func(yield func(targets.OrderRecord, error) bool) {
+		for i := 0; i < len(all); {
+			j := i + 1
+			for j < len(all) && all[j] == all[i] {
+				j++
+			}
+			if !yield(targets.OrderRecord{ID: all[i], Applied: int32(j - i)}, nil) {
+				return
+			}
+			i = j
 		}
-		a.Orders = append(a.Orders, targets.OrderRecord{ID: all[i], Applied: int32(j - i)})
-		i = j
 	}
 	return a, nil
 }

@@ -67,10 +67,14 @@ func TestMemoryIsCorrect(t *testing.T) {
 	if a.Sold[0] != 100 || confirmed != 100 {
 		t.Errorf("sold %d, first-time confirmations %d; want 100 each", a.Sold[0], confirmed)
 	}
-	if len(a.Orders) != 100 {
-		t.Errorf("%d orders applied, want 100", len(a.Orders))
+	orders, err := targets.CollectOrders(a.Orders)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, o := range a.Orders {
+	if len(orders) != 100 {
+		t.Errorf("%d orders applied, want 100", len(orders))
+	}
+	for _, o := range orders {
 		if o.Applied != 1 {
 			t.Errorf("order %d applied %d times", o.ID, o.Applied)
 		}
@@ -98,8 +102,12 @@ func TestMemoryRacyDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	orders, err := targets.CollectOrders(a.Orders)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dups := 0
-	for _, o := range a.Orders {
+	for _, o := range orders {
 		if o.Applied > 1 {
 			dups++
 		}
