@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stampede-bench/stampede/bench"
 )
 
 func stampede(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -253,5 +255,26 @@ func TestSIGINT(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "INTERRUPTED") {
 		t.Errorf("summary does not say interrupted:\n%s", stdout.String())
+	}
+}
+
+func TestWantProgress(t *testing.T) {
+	var buf bytes.Buffer
+	if on, _ := wantProgress("auto", &buf); on {
+		t.Error("auto draws progress on a writer that is not a terminal")
+	}
+	if on, _ := wantProgress("on", &buf); !on {
+		t.Error("on does not draw progress")
+	}
+	t.Setenv("CI", "true")
+	if on, _ := wantProgress("auto", os.Stderr); on {
+		t.Error("auto draws progress with CI=true")
+	}
+	if _, err := wantProgress("sometimes", &buf); err == nil {
+		t.Error("a bad mode is accepted")
+	}
+	progressLine(&buf, "[1/2] ")(bench.Progress{Target: "memory", Elapsed: 1500 * time.Millisecond, Attempts: 42, Sold: 7, Capacity: 1900})
+	if got := buf.String(); !strings.Contains(got, "[1/2] memory") || !strings.Contains(got, "1.5s") || !strings.Contains(got, "sold 7/1900") {
+		t.Errorf("progress line %q", got)
 	}
 }

@@ -83,13 +83,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	plan := bench.NewPlan(sc)
 	res := bench.NewResults(sc, time.Now())
 	var ropt bench.Options
-	if showProgress {
-		ropt.Progress = progressLine(stderr)
-	}
 	var failed []string
 	for i, reg := range regs {
 		if ctx.Err() != nil {
 			break
+		}
+		if showProgress {
+			ropt.Progress = progressLine(stderr, fmt.Sprintf("[%d/%d] ", i+1, len(regs)))
 		}
 		tr, err := runTarget(ctx, reg, cfgs[i], plan, ropt)
 		if showProgress {
@@ -154,9 +154,9 @@ func wantProgress(mode string, stderr io.Writer) (bool, error) {
 }
 
 // progressLine returns a Progress callback that redraws one line.
-func progressLine(w io.Writer) func(bench.Progress) {
+func progressLine(w io.Writer, prefix string) func(bench.Progress) {
 	return func(p bench.Progress) {
-		fmt.Fprintf(w, "\r\033[K%s  %5.1fs  %d attempts  %.0f/s  p99 %s  sold %d/%d",
-			p.Target, p.Elapsed.Seconds(), p.Attempts, p.AttemptsPS, p.P99.Round(time.Microsecond), p.Sold, p.Capacity)
+		fmt.Fprintf(w, "\r\033[K%s%s  %5.1fs  %d attempts  %.0f/s  p99 %s  sold %d/%d",
+			prefix, p.Target, p.Elapsed.Seconds(), p.Attempts, p.AttemptsPS, p.P99.Round(time.Microsecond), p.Sold, p.Capacity)
 	}
 }
