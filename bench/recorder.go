@@ -85,6 +85,7 @@ type recorder struct {
 	retries     int64
 	conflicts   int64
 	maxLag      int64 // the latest an attempt was sent after its intended time, ns
+	lateSends   int64 // sends more than lateSend after their intended time
 
 	seconds []second
 

@@ -60,15 +60,19 @@ type TargetRun struct {
 	DurationS   float64 `json:"duration_s"`
 	// ThroughputPerS counts definite answers (confirmed, sold out,
 	// rejected) per second.
-	ThroughputPerS float64    `json:"throughput_per_s"`
-	SoldOutAtS     *float64   `json:"sold_out_at_s,omitempty"`
-	Orders         Orders     `json:"orders"`
-	LatencyUS      Latency    `json:"latency_us"`
-	ServiceUS      Latency    `json:"service_us"`
-	Checks         Checks     `json:"checks"`
-	Generator      Generator  `json:"generator"`
-	Histograms     Histograms `json:"histograms"`
-	Timeline       []Second   `json:"timeline"`
+	ThroughputPerS float64  `json:"throughput_per_s"`
+	SoldOutAtS     *float64 `json:"sold_out_at_s,omitempty"`
+	Orders         Orders   `json:"orders"`
+	LatencyUS      Latency  `json:"latency_us"`
+	// LatencyByOutcome splits response time by each submission's final
+	// outcome ("confirmed", "sold_out", ...); outcomes that never
+	// occurred are absent.
+	LatencyByOutcome map[string]Latency `json:"latency_by_outcome_us"`
+	ServiceUS        Latency            `json:"service_us"`
+	Checks           Checks             `json:"checks"`
+	Generator        Generator          `json:"generator"`
+	Histograms       Histograms         `json:"histograms"`
+	Timeline         []Second           `json:"timeline"`
 
 	// Response and Service are the merged histograms, for reports.
 	Response *hdrhistogram.Histogram `json:"-"`
@@ -124,6 +128,10 @@ type Checks struct {
 type Generator struct {
 	Workers  int   `json:"workers"`
 	MaxLagUS int64 `json:"max_lag_us"` // latest send after its intended time
+	// LateSends counts sends that left more than 1ms after their intended
+	// time: every worker was busy (a slow design, or too few -workers) or
+	// the machine was saturated. Response time includes the wait.
+	LateSends int64 `json:"late_sends"`
 	// Clamped counts latencies above the histograms' range, recorded at
 	// their top.
 	Clamped int64 `json:"clamped"`
@@ -184,13 +192,18 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 	if sc.Closed() {
 		res.Loop = "closed"
 	}
+	byOutcome := [targets.NumOutcomes]*hdrhistogram.Histogram{}
 	nSeconds := 0
 	for _, w := range workers {
 		rec := w.rec
-		for _, h := range rec.resp {
-			if h != nil {
-				res.Generator.Clamped += resp.Merge(h) // same geometry: nothing should drop
+		for o, h := range rec.resp {
+			if h == nil {
+				continue
 			}
+			if byOutcome[o] == nil {
+				byOutcome[o] = newHist(highest)
+			}
+			res.Generator.Clamped += resp.Merge(h) + byOutcome[o].Merge(h) // same geometry: nothing should drop
 		}
 		res.Generator.Clamped += svc.Merge(rec.svc)
 		o := &res.Orders
@@ -204,6 +217,7 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 		o.Retries += rec.retries
 		o.Submissions += rec.submissions
 		res.Generator.MaxLagUS = max(res.Generator.MaxLagUS, rec.maxLag/1e3)
+		res.Generator.LateSends += rec.lateSends
 		res.Generator.Clamped += rec.clamped
 		for s := len(rec.seconds) - 1; s >= 0; s-- {
 			if rec.seconds[s].resp > 0 || rec.seconds[s].outcomes != [targets.NumOutcomes]uint32{} {
@@ -213,6 +227,12 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 		}
 	}
 	res.Response, res.Service = resp, svc
+	res.LatencyByOutcome = map[string]Latency{}
+	for o, h := range byOutcome {
+		if h != nil && h.TotalCount() > 0 {
+			res.LatencyByOutcome[targets.Outcome(o).String()] = summarize(h)
+		}
+	}
 	res.LatencyUS, res.ServiceUS = summarize(resp), summarize(svc)
 	res.Histograms = Histograms{Response: encode(resp), Service: encode(svc)}
 	o := res.Orders

@@ -127,6 +127,9 @@ func (r *run) noteSoldOut(product int) {
 	}
 }
 
+// lateSend is how late a send may leave before it counts as late.
+const lateSend = int64(time.Millisecond)
+
 // maxSleep bounds each wait so a stop is noticed quickly.
 const maxSleep = 50 * time.Millisecond
 
@@ -162,8 +165,9 @@ func (w *worker) openLoop() {
 			}
 			now = r.since()
 		}
-		if lag := now - at; lag > w.rec.maxLag {
-			w.rec.maxLag = lag
+		if lag := now - at; lag > lateSend {
+			w.rec.lateSends++
+			w.rec.maxLag = max(w.rec.maxLag, lag)
 		}
 		idx, _ := r.plan.submission(int(i))
 		w.submit(idx, at, now)

@@ -55,6 +55,10 @@ func TestFlashCrowdReferences(t *testing.T) {
 		t.Errorf("memory: %d response and %d service values for %d submissions and %d attempts",
 			mem.LatencyUS.Count, mem.ServiceUS.Count, o.Submissions, o.Attempts)
 	}
+	byOutcome := mem.LatencyByOutcome
+	if byOutcome["confirmed"].Count+byOutcome["sold_out"].Count != o.Submissions || len(byOutcome) != 2 {
+		t.Errorf("memory: response by outcome %+v does not split the %d submissions into confirmed and sold out", byOutcome, o.Submissions)
+	}
 	if mem.SoldOutAtS == nil {
 		t.Error("memory: the sell-out was not noticed")
 	}
@@ -110,6 +114,10 @@ func TestCoordinatedOmission(t *testing.T) {
 	}
 	if res.Orders.Attempts != 4000 {
 		t.Errorf("%d attempts, want all 4000 scheduled", res.Orders.Attempts)
+	}
+	// About 1000 sends were due during the stall and left late.
+	if g := res.Generator; g.LateSends < 500 || g.MaxLagUS < 500_000 {
+		t.Errorf("%d late sends, worst %dus: the stall's queue is not reported", g.LateSends, g.MaxLagUS)
 	}
 }
 

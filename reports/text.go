@@ -78,6 +78,10 @@ func Summary(w io.Writer, res *bench.Results) error {
 		if r.Error == "" {
 			notes = append(notes, fmt.Sprintf("%s durability: %s", r.Target, r.Info.Durability))
 		}
+		if g := r.Generator; r.Orders.Attempts > 0 && g.LateSends*100 > r.Orders.Attempts {
+			notes = append(notes, fmt.Sprintf("%s: %.1f%% of sends left over 1ms late (worst %s): every worker was busy, so response times include queueing; if service times are small, raise -workers",
+				r.Target, 100*float64(g.LateSends)/float64(r.Orders.Attempts), FormatUS(g.MaxLagUS)))
+		}
 	}
 	fmt.Fprintln(w)
 	for _, n := range notes {
