@@ -1,0 +1,48 @@
+package reports
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/targets"
+)
+
+var testTime = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func TestFormatUS(t *testing.T) {
+	for us, want := range map[int64]string{0: "0µs", 850: "850µs", 1234: "1.23ms", 12345: "12.3ms", 1_500_000: "1.50s"} {
+		if got := FormatUS(us); got != want {
+			t.Errorf("FormatUS(%d) = %q, want %q", us, got, want)
+		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	sc := &bench.Scenario{Name: "flash-crowd", Stock: bench.Stock{Products: 19, Capacity: 100}}
+	res := bench.NewResults(sc, testTime)
+	res.Interrupted = true
+	res.Runs = []*bench.TargetRun{
+		{Target: "memory-racy", Loop: "open", ThroughputPerS: 3891, Info: targets.Info{Durability: "none (memory only)"},
+			LatencyUS: bench.Latency{P50: 39, P90: 67, P99: 3430, P999: 4000, Max: 6130}, ServiceUS: bench.Latency{P99: 3380},
+			Orders:    bench.Orders{Submitted: 30000, Attempts: 31443, Confirmed: 772, SoldOut: 30671},
+			Checks:    bench.Checks{Capacity: 1900, Sold: 1909, Oversold: 9, DuplicatedOrders: 23, DuplicateRate: 0.00077},
+			Generator: bench.Generator{LateSends: 1000, MaxLagUS: 950_000}},
+		{Target: "ledger", Error: "ledger: setup: no server"},
+	}
+	var b strings.Builder
+	if err := Summary(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(strings.Fields(b.String()), " ") // column widths vary with the rows
+	for _, want := range []string{
+		"INTERRUPTED", "memory-racy open 3891 39µs 67µs 3.43ms 4.00ms 6.13ms 3.38ms", "1909/1900 9 23 0.0008 0 0 0",
+		"ledger failed", "ledger failed: ledger: setup: no server", "memory-racy durability: none (memory only)",
+		"3.2% of sends left over 1ms late (worst 950.0ms)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
