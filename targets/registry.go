@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -32,7 +33,24 @@ type Config struct {
 	// Options holds every option of the design's prefix, defaults filled
 	// in and values validated against their kinds.
 	Options Options
+	// Backends hands out the servers designs run on. It is nil for
+	// designs that need none; a design that needs one and finds it nil
+	// returns an error from its Factory.
+	Backends Backends
 }
+
+// Backends hands designs the servers they run on: a server the user named,
+// or an embedded one started on first use and stopped when the program is
+// done with it. It is safe for concurrent use.
+type Backends interface {
+	// Postgres returns a connection string for a PostgreSQL server. Never
+	// print it: it may hold a password (see embedded.RedactDSN).
+	Postgres(ctx context.Context) (dsn string, err error)
+}
+
+// ErrNoBackends is returned by designs that need a server when their
+// Config has no Backends.
+var ErrNoBackends = errors.New("no backends configured")
 
 var (
 	regMu    sync.RWMutex

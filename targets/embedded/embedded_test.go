@@ -1,0 +1,97 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestPostgresStartStop(t *testing.T) {
+	ctx := context.Background()
+	pg, err := StartPostgres(ctx, PostgresOptions{})
+	if err != nil {
+		t.Fatalf("embedded PostgreSQL could not start (run scripts/setup to install it): %v", err)
+	}
+	dir, pid := pg.Dir(), pg.cmd.Process.Pid
+	conn, err := pgx.Connect(ctx, pg.DSN)
+	if err != nil {
+		pg.Stop()
+		t.Fatal(err)
+	}
+	var listen string
+	if err := conn.QueryRow(ctx, "SHOW listen_addresses").Scan(&listen); err != nil || listen != "127.0.0.1" {
+		t.Errorf("listen_addresses = %q (%v), want 127.0.0.1 only", listen, err)
+	}
+	conn.Close(ctx)
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the server's directory %s remains (%v)", dir, err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the server process %d remains (%v)", pid, err)
+	}
+	if err := pg.Stop(); err != nil {
+		t.Errorf("a second Stop: %v", err)
+	}
+}
+
+func TestEnvSharesOneServer(t *testing.T) {
+	ctx := context.Background()
+	e := &Env{}
+	a, err := e.Postgres(ctx)
+	if err != nil {
+		t.Fatalf("embedded PostgreSQL could not start (run scripts/setup to install it): %v", err)
+	}
+	b, _ := e.Postgres(ctx)
+	dir := e.pg.Dir()
+	if a != b {
+		t.Errorf("two servers started: %s, %s", a, b)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Close left %s", dir)
+	}
+	if _, err := e.Postgres(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("a closed Env started a server: %v", err)
+	}
+	given := &Env{PostgresDSN: "postgres://u@h/db"}
+	if d, _ := given.Postgres(ctx); d != "postgres://u@h/db" {
+		t.Errorf("the user's DSN was not used: %s", d)
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for _, c := range []struct{ in, want, secret string }{
+		{"postgres://bob:s3cr%40t@db.example:5432/app?sslmode=disable", "postgres://bob:xxxxx@db.example:5432/app?sslmode=disable", "s3cr@t"},
+		{"postgres://bob@db/app?password=hunter2", "postgres://bob@db/app?password=xxxxx", "hunter2"},
+		{"host=db user=bob password=hunter2 dbname=app", "host=db user=bob password=xxxxx dbname=app", "hunter2"},
+		{"host=db password='pa ss' user=bob", "host=db password=xxxxx user=bob", "pa ss"},
+		{"postgres://bob@db/app", "postgres://bob@db/app", ""},
+	} {
+		got := RedactDSN(c.in)
+		if got != c.want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", c.in, got, c.want)
+		}
+		secrets := Secrets(c.in)
+		if c.secret == "" && len(secrets) != 0 {
+			t.Errorf("Secrets(%q) = %v, want none", c.in, secrets)
+		}
+		if c.secret != "" && (len(secrets) == 0 || secrets[0] != c.secret) {
+			t.Errorf("Secrets(%q) = %v, want %q first", c.in, secrets, c.secret)
+		}
+		for _, s := range secrets {
+			if strings.Contains(got, s) {
+				t.Errorf("RedactDSN(%q) = %q still holds %q", c.in, got, s)
+			}
+		}
+	}
+}

@@ -1,0 +1,257 @@
+// Package embedded starts throwaway servers for designs that need one and
+// the user named none: a PostgreSQL from the local binaries, in a temporary
+// directory, on 127.0.0.1 and a free port. Every server is stopped and its
+// directory removed by Stop (and by Env.Close), which callers run on every
+// exit path; a server whose parent dies is sent SIGQUIT by the kernel.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrNoPostgres is returned when the PostgreSQL server binaries cannot be
+// found.
+var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found in PATH or /usr/lib/postgresql/*/bin: " +
+	"run scripts/setup to install them (Debian package postgresql), or pass -pg DSN for a server of your own")
+
+// FindPostgres returns the directory holding initdb and postgres: the PATH
+// first, then the newest /usr/lib/postgresql/*/bin.
+func FindPostgres() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		dir := filepath.Dir(p)
+		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
+			return dir, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return pgVersion(dirs[i]) > pgVersion(dirs[j]) })
+	for _, d := range dirs {
+		_, e1 := os.Stat(filepath.Join(d, "initdb"))
+		_, e2 := os.Stat(filepath.Join(d, "postgres"))
+		if e1 == nil && e2 == nil {
+			return d, nil
+		}
+	}
+	return "", ErrNoPostgres
+}
+
+// pgVersion reads the major version from /usr/lib/postgresql/N/bin.
+func pgVersion(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+// Postgres is a running throwaway PostgreSQL server. Stop it when done.
+type Postgres struct {
+	// DSN connects as the superuser "stampede", without a password (the
+	// server trusts loopback connections and listens on nothing else).
+	DSN  string
+	Port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the server process has exited
+	log  string
+}
+
+// PostgresOptions tunes StartPostgres.
+type PostgresOptions struct {
+	// MaxConnections is the server's max_connections (default 300).
+	MaxConnections int
+	// Settings are extra server settings, name to value.
+	Settings map[string]string
+	// StartTimeout bounds initdb and start-up (default 60s).
+	StartTimeout time.Duration
+}
+
+// serverUser returns the credential to run the server with: none for a
+// normal user, and the "postgres" user (else "nobody") for root, which
+// PostgreSQL refuses to run as.
+func serverUser() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, errors.New("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as")
+}
+
+// freePort asks the kernel for a free port on 127.0.0.1.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartPostgres initialises a cluster in a new temporary directory and
+// starts it on 127.0.0.1. On error nothing is left running or on disk.
+func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err error) {
+	bin, err := FindPostgres()
+	if err != nil {
+		return nil, err
+	}
+	if opt.MaxConnections <= 0 {
+		opt.MaxConnections = 300
+	}
+	if opt.StartTimeout <= 0 {
+		opt.StartTimeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, opt.StartTimeout)
+	defer cancel()
+	cred, err := serverUser()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "stampede-pg-*")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	p := &Postgres{dir: dir, done: make(chan struct{}), log: filepath.Join(dir, "postgres.log")}
+	defer func() {
+		if err != nil {
+			p.Stop()
+		}
+	}()
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "stampede",
+		"--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	initdb.Dir = dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("postgres: initdb: %v: %s", err, lastLines(out, 5))
+	}
+	settings := map[string]string{
+		"listen_addresses":        "127.0.0.1",
+		"unix_socket_directories": dir,
+		"max_connections":         strconv.Itoa(opt.MaxConnections),
+		"logging_collector":       "off",
+	}
+	for k, v := range opt.Settings {
+		settings[k] = v
+	}
+	for attempt := 0; ; attempt++ {
+		if p.Port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("postgres: free port: %w", err)
+		}
+		args := []string{"-D", data, "-p", strconv.Itoa(p.Port)}
+		keys := make([]string, 0, len(settings))
+		for k := range settings {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			args = append(args, "-c", k+"="+settings[k])
+		}
+		if err = p.start(ctx, filepath.Join(bin, "postgres"), args, cred); err == nil || attempt == 2 ||
+			!strings.Contains(err.Error(), "could not bind") {
+			break
+		}
+		// Another process took the port between our probe and the start.
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.DSN = fmt.Sprintf("postgres://stampede@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
+	return p, nil
+}
+
+// start runs the server and waits until it accepts connections.
+func (p *Postgres) start(ctx context.Context, postgres string, args []string, cred *syscall.Credential) error {
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(postgres, args...)
+	cmd.Dir = p.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group keeps a terminal's Ctrl-C for stampede, which
+	// stops the server itself; the death signal covers a stampede killed
+	// outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("postgres: start: %w", err)
+	}
+	p.cmd = cmd
+	done := make(chan struct{})
+	p.done = done
+	go func() { cmd.Wait(); close(done) }()
+	dsn := fmt.Sprintf("postgres://stampede@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", p.Port)
+	for {
+		c, err := pgconn.Connect(ctx, dsn)
+		if err == nil {
+			c.Close(ctx)
+			return nil
+		}
+		select {
+		case <-done:
+			p.cmd = nil
+			b, _ := os.ReadFile(p.log)
+			return fmt.Errorf("postgres: the server exited at start: %s", lastLines(b, 5))
+		case <-ctx.Done():
+			return fmt.Errorf("postgres: not accepting connections on 127.0.0.1:%d: %w", p.Port, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Dir returns the server's temporary directory, removed by Stop.
+func (p *Postgres) Dir() string { return p.dir }
+
+// Stop shuts the server down (a fast shutdown, then a kill after 10s) and
+// removes its directory. It is safe to call more than once.
+func (p *Postgres) Stop() error {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+		p.cmd = nil
+	}
+	if p.dir == "" {
+		return nil
+	}
+	err := os.RemoveAll(p.dir)
+	p.dir = ""
+	return err
+}
+
+func lastLines(b []byte, n int) string {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte(" | ")))
+}
