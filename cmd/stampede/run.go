@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -11,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stampede-bench/stampede/bench"
 	"github.com/stampede-bench/stampede/reports"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/embedded"
 	"golang.org/x/term"
 )
 
@@ -41,9 +43,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	workers := fs.Int("workers", 0, "override the number of open-loop sending goroutines (most attempts in flight)")
 	seed := fs.Uint64("seed", 0, "override the scenario's seed")
 	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
+	pgDSN := fs.String("pg", "", "PostgreSQL server for the SQL designs (a DSN; default: an embedded throwaway server on 127.0.0.1)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	// From here on nothing prints a password of -pg: not the summary, not
+	// an error, not results.json.
+	scrub := newScrubber(embedded.Secrets(*pgDSN))
+	stdout, stderr = scrub.writer(stdout), scrub.writer(stderr)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
@@ -57,6 +64,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	regs, cfgs, err := targets.Resolve(names, opts)
 	if err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
+	}
+	if *pgDSN != "" {
+		if _, err := pgconn.ParseConfig(*pgDSN); err != nil {
+			return usagef("run: -pg: not a PostgreSQL DSN (such as postgres://user:password@127.0.0.1:5432/db): %s", scrub.String(err.Error()))
+		}
 	}
 	if *scenario == "" {
 		var names []string
@@ -80,6 +92,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run: -out: %w", err)
 	}
 
+	// One environment serves every design of the run: an embedded server
+	// starts on first use and is stopped on every way out of here.
+	env := &embedded.Env{PostgresDSN: *pgDSN}
+	defer env.Close()
+	for i := range cfgs {
+		cfgs[i].Backends = env
+	}
+
 	plan := bench.NewPlan(sc)
 	res := bench.NewResults(sc, time.Now())
 	var ropt bench.Options
@@ -96,17 +116,21 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprint(stderr, "\r\033[K")
 		}
 		if err != nil {
-			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			if ctx.Err() != nil {
 				break
 			}
-			tr = &bench.TargetRun{Target: reg.Name, Error: err.Error(), Timeline: []bench.Second{}}
+			tr = &bench.TargetRun{Target: reg.Name, Error: scrub.String(err.Error()), Timeline: []bench.Second{}}
 			failed = append(failed, reg.Name)
 		}
 		res.Runs = append(res.Runs, tr)
 	}
 	res.Interrupted = ctx.Err() != nil
 	path := filepath.Join(*out, "results.json")
-	if err := bench.WriteJSON(path, res); err != nil {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteFileAtomic(path, scrub.bytes(append(b, '\n'))); err != nil {
 		return err
 	}
 	if err := reports.Summary(stdout, res); err != nil {

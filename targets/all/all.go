@@ -5,5 +5,6 @@
 package all
 
 import (
-	_ "github.com/stampede-bench/stampede/targets/memory" // memory, memory-racy
+	_ "github.com/stampede-bench/stampede/targets/memory"     // memory, memory-racy
+	_ "github.com/stampede-bench/stampede/targets/sqlcounter" // sqlcounter, sqlcounter-forupdate, sqlcounter-noidem
 )

@@ -1,0 +1,1 @@
+WITH sale AS (UPDATE stock SET remaining = remaining - :qty WHERE product = :product AND remaining >= :qty RETURNING product) INSERT INTO applied (order_id, product, qty) SELECT :order_id, :product, :qty FROM sale;
