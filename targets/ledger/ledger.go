@@ -1,0 +1,347 @@
+// Package ledger holds the append-only delta ledger on PostgreSQL: no row
+// is ever updated. A product's stock is the sum of its rows: a restock
+// appends +n, a sale appends -qty, a compensation appends +qty back. An
+// index on (product) INCLUDE (delta) keeps the stock read proportional to
+// one product's rows. A sale's row is unique per order id, so a
+// resubmission is recognised in every variant.
+//
+//   - ledger: check-then-append at READ COMMITTED: read SUM(delta), append
+//     -qty if enough, in two round trips with the application's work
+//     between them (option ledger.app_time, 3ms). Concurrent buyers all
+//     see the same stock: it oversells.
+//   - ledger-serializable: the same at SERIALIZABLE; serialization
+//     failures are retried (each counted as a conflict). Never oversells.
+//   - ledger-reconcile: the naive append, confirmed at once; a reconciler
+//     (every 100ms during the run, and once after) finds products below
+//     zero and cancels their most recent sales with compensating rows,
+//     each an apology to a buyer who was told yes. Oversold 0 after
+//     reconciliation, at the price of apologies.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/postgres"
+)
+
+type variant int
+
+const (
+	naive variant = iota
+	serializable
+	reconcile
+)
+
+func init() {
+	for _, r := range []struct {
+		name, desc string
+		v          variant
+	}{
+		{"ledger", "PostgreSQL append-only ledger, check SUM(delta) then append at READ COMMITTED; oversells", naive},
+		{"ledger-serializable", "PostgreSQL append-only ledger, check then append at SERIALIZABLE, retrying conflicts; never oversells", serializable},
+		{"ledger-reconcile", "PostgreSQL append-only ledger, append and confirm, then compensate oversold sales: oversold 0 after apologies", reconcile},
+	} {
+		targets.Register(targets.Registration{
+			Name: r.name, Description: r.desc, OptionPrefix: "ledger",
+			Options: []targets.OptionSpec{
+				{Key: "app_time", Kind: targets.KindDuration, Default: "3ms",
+					Help: "the application's work between reading the stock and appending the sale (validation, pricing, a payment hold)"},
+				{Key: "reconcile_every", Kind: targets.KindDuration, Default: "100ms",
+					Help: "ledger-reconcile: how often the reconciler runs during the run"},
+			},
+			New: func(cfg targets.Config) (targets.Target, error) {
+				if cfg.Backends == nil {
+					return nil, targets.ErrNoBackends
+				}
+				every := cfg.Options.Duration("reconcile_every")
+				if every <= 0 {
+					every = 100 * time.Millisecond
+				}
+				return &Target{name: r.name, v: r.v, cfg: cfg, every: every, appTime: cfg.Options.Duration("app_time")}, nil
+			},
+		})
+	}
+}
+
+const schemaSQL = `
+CREATE TABLE ledger (
+	id       bigserial PRIMARY KEY,
+	product  int NOT NULL,
+	delta    bigint NOT NULL,
+	order_id bigint,
+	kind     "char" NOT NULL,        -- 'r' restock, 's' sale, 'c' compensation
+	at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX ledger_product ON ledger (product) INCLUDE (delta);
+CREATE UNIQUE INDEX ledger_sale ON ledger (order_id) WHERE kind = 's';
+CREATE INDEX ledger_compensation ON ledger (order_id) WHERE kind = 'c'`
+
+const (
+	stmtCheck = "check"
+	sqlCheck  = `SELECT COALESCE(SUM(delta), 0), EXISTS (SELECT 1 FROM ledger WHERE order_id = $2 AND kind = 's') FROM ledger WHERE product = $1`
+	stmtSale  = "sale"
+	sqlSale   = `INSERT INTO ledger (product, delta, order_id, kind) VALUES ($1, -$2::bigint, $3, 's') ON CONFLICT (order_id) WHERE kind = 's' DO NOTHING`
+
+	// sqlCompensate cancels, newest first, the uncancelled sales of product
+	// $1 that took its stock below zero.
+	sqlCompensate = `
+WITH deficit AS (
+	SELECT -SUM(delta) AS d FROM ledger WHERE product = $1
+), open_sales AS (
+	SELECT s.order_id, -s.delta AS qty, SUM(-s.delta) OVER (ORDER BY s.id DESC) AS upto
+	FROM ledger s
+	WHERE s.product = $1 AND s.kind = 's'
+	  AND NOT EXISTS (SELECT 1 FROM ledger c WHERE c.kind = 'c' AND c.order_id = s.order_id)
+)
+INSERT INTO ledger (product, delta, order_id, kind)
+SELECT $1, o.qty, o.order_id, 'c' FROM open_sales o, deficit
+WHERE deficit.d > 0 AND o.upto - o.qty < deficit.d`
+)
+
+// Target is a ledger design. It is safe for concurrent use by its clients.
+type Target struct {
+	name  string
+	v     variant
+	cfg   targets.Config
+	every time.Duration
+	// appTime is the application's work between the read and the append.
+	appTime time.Duration
+	db      *postgres.DB
+	stock   targets.Stock
+
+	stopRec context.CancelFunc
+	recDone chan struct{}
+	recMu   sync.Mutex // one reconciliation at a time
+	recErr  error      // the reconciler's first failure, guarded by recMu
+}
+
+// Info describes the design and the server it ran on.
+func (t *Target) Info() targets.Info {
+	if t.db == nil {
+		return targets.Info{Design: t.name}
+	}
+	var info targets.Info
+	switch t.v {
+	case serializable:
+		info = t.db.Info("append-only ledger: read SUM(delta), app work, append -qty (2 round trips), retry serialization failures",
+			"strong (SERIALIZABLE, optimistic: conflicts retried)", "serializable")
+	case reconcile:
+		info = t.db.Info("append-only ledger: read SUM(delta), app work, append -qty, confirm; reconciler compensates oversold sales",
+			"eventual (oversells, then compensates: apologies)", "read committed")
+		info.Settings["reconcile_every"] = t.every.String()
+	default:
+		info = t.db.Info("append-only ledger: read SUM(delta), app work, append -qty if enough (2 round trips)",
+			"none (check-then-act at READ COMMITTED: oversells)", "read committed")
+	}
+	info.Settings["app_time"] = t.appTime.String()
+	return info
+}
+
+// Setup creates the ledger in a fresh schema with one restock per product,
+// and starts ledger-reconcile's reconciler.
+func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
+	db, err := postgres.Open(ctx, t.cfg, postgres.SchemaName(t.name))
+	if err != nil {
+		return err
+	}
+	t.db, t.stock = db, s
+	db.Statements = map[string]string{stmtCheck: sqlCheck, stmtSale: sqlSale}
+	if err := db.Exec(ctx, schemaSQL,
+		fmt.Sprintf("INSERT INTO ledger (product, delta, kind) SELECT g, %d, 'r' FROM generate_series(0, %d) g", s.Capacity, s.Products-1),
+		"ANALYZE ledger"); err != nil {
+		return err
+	}
+	if t.v == reconcile {
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		t.stopRec, t.recDone = cancel, make(chan struct{})
+		go t.reconciler(rctx)
+	}
+	return nil
+}
+
+// reconciler reconciles every t.every until stopped.
+func (t *Target) reconciler(ctx context.Context) {
+	defer close(t.recDone)
+	tick := time.NewTicker(t.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := t.reconcile(ctx); err != nil && ctx.Err() == nil {
+				t.recMu.Lock()
+				if t.recErr == nil {
+					t.recErr = err
+				}
+				t.recMu.Unlock()
+			}
+		}
+	}
+}
+
+// reconcile compensates the newest sales of every product below zero. It
+// returns the number of sales cancelled.
+func (t *Target) reconcile(ctx context.Context) error {
+	t.recMu.Lock()
+	defer t.recMu.Unlock()
+	rows, err := t.db.Pool.Query(ctx, "SELECT product FROM ledger GROUP BY product HAVING SUM(delta) < 0")
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	products, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	for _, p := range products {
+		if _, err := t.db.Pool.Exec(ctx, sqlCompensate, p); err != nil {
+			return fmt.Errorf("reconcile product %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// NewClient returns a client holding one connection.
+func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
+	c, err := t.db.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &client{t: t, c: c}, nil
+}
+
+// Audit stops the reconciler, reconciles a last time (ledger-reconcile),
+// and reads the ledger.
+func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
+	a := targets.Audit{Sold: make([]int64, t.stock.Products)}
+	if t.v == reconcile {
+		t.stopReconciler()
+		if err := t.reconcile(ctx); err != nil {
+			return a, err
+		}
+		t.recMu.Lock()
+		err := t.recErr
+		t.recMu.Unlock()
+		if err != nil {
+			return a, fmt.Errorf("the reconciler failed during the run: %w", err)
+		}
+	}
+	rows, err := t.db.Pool.Query(ctx, "SELECT product, -SUM(delta) FILTER (WHERE kind <> 'r') FROM ledger GROUP BY product")
+	if err != nil {
+		return a, err
+	}
+	for rows.Next() {
+		var p int
+		var sold *int64
+		if err := rows.Scan(&p, &sold); err != nil {
+			return a, err
+		}
+		if p >= 0 && p < len(a.Sold) && sold != nil {
+			a.Sold[p] = *sold
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return a, err
+	}
+	a.Orders = postgres.StreamOrders(ctx, t.db.Pool, `SELECT order_id, count(*) FILTER (WHERE kind = 's'), count(*) FILTER (WHERE kind = 'c')
+		FROM ledger WHERE order_id IS NOT NULL GROUP BY order_id`)
+	return a, nil
+}
+
+func (t *Target) stopReconciler() {
+	if t.stopRec != nil {
+		t.stopRec()
+		<-t.recDone
+		t.stopRec = nil
+	}
+}
+
+// Close stops the reconciler and releases the pool.
+func (t *Target) Close() error {
+	t.stopReconciler()
+	t.db.Close()
+	return nil
+}
+
+type client struct {
+	t *Target
+	c *postgres.Conn
+}
+
+func (c *client) Close() error {
+	c.c.Release()
+	return nil
+}
+
+// errGaveUp is the Err of an order whose serializable retries ran out of
+// time.
+var errGaveUp = errors.New("ledger: gave up retrying serialization failures")
+
+// Buy sells one order: read the stock, append the sale if enough.
+func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
+	conn, err := c.c.Get(ctx)
+	if err != nil {
+		return postgres.Failed(ctx, err)
+	}
+	iso := pgx.ReadCommitted
+	if c.t.v == serializable {
+		iso = pgx.Serializable
+	}
+	var conflicts int32
+	for {
+		out, err := checkThenAppend(ctx, conn, iso, o, c.t.appTime)
+		if err == nil {
+			return targets.Reply{Outcome: out, Conflicts: conflicts}
+		}
+		if code := postgres.Code(err); code == postgres.SerializationFailure || code == postgres.DeadlockDetected {
+			conflicts++
+			if ctx.Err() == nil {
+				continue
+			}
+			return targets.Reply{Outcome: targets.Rejected, Err: errGaveUp, Conflicts: conflicts}
+		}
+		r := postgres.Failed(ctx, err)
+		r.Conflicts = conflicts
+		return r
+	}
+}
+
+// checkThenAppend is one try, in one transaction: round trip 1 begins and
+// reads the stock (and whether this order already sold); the application
+// works on the order for appTime; round trip 2 appends the sale and
+// commits.
+func checkThenAppend(ctx context.Context, conn *pgx.Conn, iso pgx.TxIsoLevel, o targets.Order, appTime time.Duration) (targets.Outcome, error) {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var stock int64
+	var sold bool
+	if err := tx.QueryRow(ctx, stmtCheck, o.Product, int64(o.ID)).Scan(&stock, &sold); err != nil {
+		return 0, err
+	}
+	switch {
+	case sold: // a resubmission of a sale
+		return targets.Confirmed, tx.Commit(ctx)
+	case stock < o.Quantity:
+		return targets.SoldOut, tx.Commit(ctx)
+	}
+	if appTime > 0 { // the application works on the order before writing it
+		select {
+		case <-time.After(appTime):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	if _, err := tx.Exec(ctx, stmtSale, o.Product, o.Quantity, int64(o.ID)); err != nil {
+		return 0, err
+	}
+	return targets.Confirmed, tx.Commit(ctx)
+}
