@@ -12,7 +12,8 @@ import (
 // every attempt so the hot path allocates nothing. Its deadline is the
 // attempt's timeout. A timer is armed only when a design asks for Done
 // (designs that only read Deadline pay nothing), and the context is
-// cancelled with the run.
+// cancelled with the run. Once a design has asked for Done, its worker
+// retires the context (see asked).
 //
 // The worker calls begin before Buy and end after it; Done, Err, Deadline
 // and Value may be called from any goroutine during Buy, as the context
@@ -24,6 +25,12 @@ type attemptCtx struct {
 	deadline time.Time // written by begin, before Buy
 
 	armed atomic.Bool // a timer is running for this attempt
+	// asked is set once a design has called Done. The worker then stops
+	// reusing this context: code the design calls may touch Done after
+	// Buy returned (the standard library's context.WithCancel watches its
+	// parent from a goroutine of its own), which a reused context cannot
+	// allow. Such designs get a fresh context per attempt instead.
+	asked atomic.Bool
 	mu    sync.Mutex
 	done  chan struct{} // guarded by mu; replaced after it was closed by a timeout
 	fired bool          // guarded by mu: done is closed
@@ -89,6 +96,7 @@ func (c *attemptCtx) Deadline() (time.Time, bool) {
 // Done returns a channel closed when the attempt times out or the run is
 // cancelled. The first call of an attempt arms the timeout's timer.
 func (c *attemptCtx) Done() <-chan struct{} {
+	c.asked.Store(true)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.fired && !c.deadline.IsZero() && !c.armed.Load() {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/stampede-bench/stampede/targets"
 )
 
 func TestAttemptCtxDeadline(t *testing.T) {
@@ -77,5 +79,30 @@ func TestAttemptCtxNoAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per attempt, want 0", n)
+	}
+}
+
+// A design that watches Done through context.WithCancel, as database
+// drivers do: the worker must switch to fresh contexts, and the race
+// detector must find nothing.
+func TestDesignWatchingDone(t *testing.T) {
+	tgt := newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		child, cancel := context.WithCancel(ctx) // watches ctx.Done from a goroutine of its own
+		defer cancel()
+		select {
+		case <-child.Done():
+			return targets.Reply{Outcome: targets.Unknown, Err: child.Err()}
+		default:
+			return targets.Reply{Outcome: targets.Confirmed}
+		}
+	})
+	sc := testScenario(2000, 500*time.Millisecond, 4)
+	sc.Client.Timeout = Duration(time.Second)
+	res, err := Run(context.Background(), "watcher", tgt, NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Orders.Confirmed != 1000 {
+		t.Errorf("%d confirmed of 1000", res.Orders.Confirmed)
 	}
 }

@@ -86,6 +86,7 @@ type recorder struct {
 	conflicts   int64
 	maxLag      int64 // the latest an attempt was sent after its intended time, ns
 	lateSends   int64 // sends more than lateSend after their intended time
+	lastSend    int64 // when the last scheduled submission left, ns
 
 	seconds []second
 

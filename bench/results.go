@@ -135,7 +135,8 @@ type Generator struct {
 	// Clamped counts latencies above the histograms' range, recorded at
 	// their top.
 	Clamped int64 `json:"clamped"`
-	// AttemptRate is attempts per second over the arrivals' length.
+	// AttemptRate is attempts per second from the start to the last
+	// scheduled send (open loop), or over the run (closed loop).
 	AttemptRate float64 `json:"attempt_rate"`
 }
 
@@ -239,7 +240,13 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 	if elapsed > 0 {
 		res.ThroughputPerS = float64(o.Confirmed+o.SoldOut+o.Rejected) / elapsed.Seconds()
 	}
-	if span := min(elapsed, max(plan.End, time.Millisecond)); !sc.Closed() {
+	if !sc.Closed() {
+		// Over the schedule's length, or longer if the last send left late.
+		var last int64
+		for _, w := range workers {
+			last = max(last, w.rec.lastSend)
+		}
+		span := max(time.Duration(last), plan.End, time.Millisecond)
 		res.Generator.AttemptRate = float64(o.Attempts) / span.Seconds()
 	} else if elapsed > 0 {
 		res.Generator.AttemptRate = float64(o.Attempts) / elapsed.Seconds()

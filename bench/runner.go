@@ -69,8 +69,12 @@ func (r *run) mark(idx uint32, f uint32) bool {
 func (r *run) flag(idx int) uint8 { return uint8(r.flags[idx/4] >> (8 * (idx % 4))) }
 
 type worker struct {
-	id      int
-	r       *run
+	id     int
+	r      *run
+	runCtx context.Context
+	// fresh: the design watches Done, so each attempt gets a new context
+	// (see attemptCtx.asked).
+	fresh   bool
 	client  targets.Client
 	rec     *recorder
 	ctx     *attemptCtx
@@ -88,9 +92,7 @@ func (w *worker) submit(idx uint32, intended, sent int64) {
 		if r.timeout > 0 {
 			deadline = r.began.Add(time.Duration(sent) + r.timeout)
 		}
-		w.ctx.begin(deadline)
-		rep := w.client.Buy(w.ctx, o)
-		w.ctx.end()
+		rep := w.buy(o, deadline)
 		end := r.since()
 		var first bool // the order's first confirmation: its tickets count as sold
 		switch rep.Outcome {
@@ -117,6 +119,27 @@ func (w *worker) submit(idx uint32, intended, sent int64) {
 		w.rec.response(rep.Outcome, intended, end)
 		return
 	}
+}
+
+// buy makes one attempt with the reusable context, or with a fresh one for
+// designs that watch Done.
+func (w *worker) buy(o targets.Order, deadline time.Time) targets.Reply {
+	if !w.fresh {
+		w.ctx.begin(deadline)
+		rep := w.client.Buy(w.ctx, o)
+		w.ctx.end()
+		w.fresh = w.ctx.asked.Load()
+		return rep
+	}
+	ctx, cancel := w.runCtx, context.CancelFunc(nil)
+	if deadline.IsZero() {
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+	}
+	rep := w.client.Buy(ctx, o)
+	cancel()
+	return rep
 }
 
 // noteSoldOut marks a product sold out: a one-ticket order was refused.
@@ -165,6 +188,7 @@ func (w *worker) openLoop() {
 			}
 			now = r.since()
 		}
+		w.rec.lastSend = now
 		if lag := now - at; lag > lateSend {
 			w.rec.lateSends++
 			w.rec.maxLag = max(w.rec.maxLag, lag)
@@ -295,7 +319,7 @@ func (r *run) newWorker(runCtx context.Context, id int, c targets.Client, limit 
 	// Histograms reach a little past the longest a reply can take.
 	highestUS := max(int64((limit+time.Minute)/time.Microsecond), 1_000_000)
 	nSeconds := int(limit/time.Second) + 2
-	return &worker{id: id, r: r, client: c, rec: newRecorder(highestUS, nSeconds), ctx: newAttemptCtx(runCtx), sleeper: newSleeper()}
+	return &worker{id: id, r: r, runCtx: runCtx, client: c, rec: newRecorder(highestUS, nSeconds), ctx: newAttemptCtx(runCtx), sleeper: newSleeper()}
 }
 
 // runLimit is the longest a run may last: the scenario's cap, or the

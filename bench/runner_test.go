@@ -241,3 +241,22 @@ var errBroken = errors.New("no backend")
 type brokenTarget struct{ funcTarget }
 
 func (*brokenTarget) Setup(context.Context, targets.Stock) error { return errBroken }
+
+// The rate check can fail: one worker against a design that takes 1ms per
+// order cannot send 2000 orders a second, and the achieved rate says so.
+func TestOpenLoopRateShowsAStarvedGenerator(t *testing.T) {
+	tgt := newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		time.Sleep(time.Millisecond)
+		return targets.Reply{Outcome: targets.Confirmed}
+	})
+	res, err := Run(context.Background(), "slow", tgt, NewPlan(testScenario(2000, time.Second, 1)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Generator.AttemptRate; got > 1200 {
+		t.Errorf("achieved %.0f attempts/s with one worker and 1ms per order, want at most about 1000", got)
+	}
+	if res.Generator.LateSends < 1000 {
+		t.Errorf("%d late sends, want most of the 2000", res.Generator.LateSends)
+	}
+}

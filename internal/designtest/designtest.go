@@ -1,0 +1,72 @@
+// Package designtest runs designs in tests the way the CLI does: through
+// the same engine, on real backends (an embedded PostgreSQL), never on
+// mocks of them.
+package designtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/embedded"
+)
+
+// Env is the package's backends, started by Main.
+var Env *embedded.Env
+
+// Main runs a test package with an embedded PostgreSQL shared by its tests
+// and stopped afterwards. A server that cannot start fails the package
+// loudly; it is never skipped.
+func Main(m *testing.M) {
+	Env = &embedded.Env{}
+	if _, err := Env.Postgres(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: these tests need a real PostgreSQL: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := Env.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping PostgreSQL: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// Scenario returns a built-in scenario.
+func Scenario(t testing.TB, name string) *bench.Scenario {
+	t.Helper()
+	for _, s := range bench.Builtins() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no built-in scenario %q", name)
+	return nil
+}
+
+// Run runs design name on sc with the given -opt pairs and returns its
+// figures.
+func Run(t testing.TB, name string, sc *bench.Scenario, opts ...string) *bench.TargetRun {
+	t.Helper()
+	regs, cfgs, err := targets.Resolve([]string{name}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgs[0].Backends = Env
+	tgt, err := regs[0].New(cfgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	res, err := bench.Run(context.Background(), name, tgt, bench.NewPlan(sc), bench.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %.0f/s p50 %dus p99 %dus; confirmed %d sold out %d unknown %d errors %d conflicts %d; sold %d/%d oversold %d duplicated %d lost %d phantom %d apologies %d",
+		name, res.ThroughputPerS, res.LatencyUS.P50, res.LatencyUS.P99, res.Orders.Confirmed, res.Orders.SoldOut, res.Orders.Unknown,
+		res.Orders.Errors, res.Orders.Conflicts, res.Checks.Sold, res.Checks.Capacity, res.Checks.Oversold, res.Checks.DuplicatedOrders,
+		res.Checks.Lost, res.Checks.Phantom, res.Checks.Apologies)
+	return res
+}
