@@ -211,12 +211,8 @@ func TestRunWritesResults(t *testing.T) {
 // A real Ctrl-C: the built command stops within 2s and leaves partial
 // results marked interrupted.
 func TestSIGINT(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "stampede")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, b)
-	}
 	out := filepath.Join(t.TempDir(), "report")
-	cmd := exec.Command(bin, "run", "-targets", "memory,memory-racy", "-scenario", "steady", "-out", out)
+	cmd := exec.Command(binary(t), "run", "-targets", "memory,memory-racy", "-scenario", "steady", "-out", out)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {

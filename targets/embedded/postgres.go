@@ -97,6 +97,25 @@ func serverUser() (*syscall.Credential, error) {
 	return nil, errors.New("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as")
 }
 
+// tempBase returns where to make the server's directory: the usual
+// temporary directory, unless the server runs as another user who could not
+// reach it (a private TMPDIR of root's), then /tmp.
+func tempBase(cred *syscall.Credential) string {
+	base := os.TempDir()
+	if cred == nil {
+		return base
+	}
+	for d := base; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if d == filepath.Dir(d) {
+			return base
+		}
+	}
+}
+
 // freePort asks the kernel for a free port on 127.0.0.1.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -126,7 +145,7 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err e
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "stampede-pg-*")
+	dir, err := os.MkdirTemp(tempBase(cred), "stampede-pg-*")
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
