@@ -54,6 +54,7 @@ Usage:
   stampede run -targets a,b -scenario NAME|FILE [-out DIR] [flags]
   stampede targets      list the designs
   stampede scenarios    list the built-in scenarios
+  stampede postgres     start the embedded PostgreSQL and print its DSN
   stampede version
 
 Run 'stampede COMMAND -h' for a command's flags.
@@ -76,11 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = scenariosCmd(rest, stdout)
 	case "version":
 		err = versionCmd(rest, stdout)
+	case "postgres":
+		err = postgresCmd(ctx, rest, stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q (accepted: run, targets, scenarios, version)", cmd)
+		err = usagef("unknown command %q (accepted: run, targets, scenarios, postgres, version)", cmd)
 	}
 	switch {
 	case err == nil:

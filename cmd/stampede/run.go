@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	workers := fs.Int("workers", 0, "override the number of open-loop sending goroutines (most attempts in flight)")
 	seed := fs.Uint64("seed", 0, "override the scenario's seed")
 	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of stampede itself to this file (go tool pprof)")
 	pgDSN := fs.String("pg", "", "PostgreSQL server for the SQL designs (a DSN; default: an embedded throwaway server on 127.0.0.1)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -98,6 +100,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer env.Close()
 	for i := range cfgs {
 		cfgs[i].Backends = env
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("run: -cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("run: -cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	plan := bench.NewPlan(sc)
