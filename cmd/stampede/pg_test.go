@@ -24,8 +24,16 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
 // binary builds the command once for the package's tests, in a directory
-// any user may read.
+// any user may read; TestMain removes it.
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
