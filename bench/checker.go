@@ -15,6 +15,7 @@ import (
 //   - lost: confirmed to a client, absent from the audit;
 //   - phantom: applied, though every reply for it was a definite no;
 //   - apologies: orders cancelled by a compensation after they applied;
+//   - contradicted: orders told both yes and no by different attempts;
 //   - unresolved: orders that never got a definite answer, counted apart
 //     and never guessed; the audit tells how many applied.
 //
@@ -59,6 +60,9 @@ func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) 
 		}
 		o.Submitted++
 		applied := f&flagApplied != 0
+		if f&flagConfirmed != 0 && f&flagNo != 0 {
+			c.Contradicted++
+		}
 		switch {
 		case f&flagConfirmed != 0:
 			if !applied {

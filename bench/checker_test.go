@@ -41,7 +41,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 7, Lost: 1,
-		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1}
+		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1, Contradicted: 1}
 	if got != want {
 		t.Errorf("check:\n got %+v\nwant %+v", got, want)
 	}

@@ -89,6 +89,9 @@ type recorder struct {
 	lastSend    int64 // when the last scheduled submission left, ns
 
 	seconds []second
+	// errs holds the first few distinct messages of Error and Unknown
+	// replies: built only when such a reply comes.
+	errs []string
 
 	// For the monitor: published with atomic stores, read without locks.
 	liveAttempts atomic.Int64
@@ -157,4 +160,22 @@ func (r *recorder) response(o targets.Outcome, intended, end int64) {
 	sl := r.slot(end)
 	sl.resp++
 	sl.hist[logIndex(us)]++
+}
+
+// maxErrorSamples bounds the error messages a recorder keeps.
+const maxErrorSamples = 5
+
+// noteError keeps err's message if it is new and there is room. It runs
+// only for failed attempts.
+func (r *recorder) noteError(o targets.Outcome, err error) {
+	if err == nil || len(r.errs) >= maxErrorSamples {
+		return
+	}
+	msg := o.String() + ": " + err.Error()
+	for _, e := range r.errs {
+		if e == msg {
+			return
+		}
+	}
+	r.errs = append(r.errs, msg)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -93,6 +94,9 @@ type Orders struct {
 	Retries   int64 `json:"retries"`
 	// Submissions counts scheduled sends: orders plus double-clicks.
 	Submissions int64 `json:"submissions"`
+	// ErrorSamples holds a few distinct messages of Error, Rejected and
+	// Unknown replies, to tell what went wrong.
+	ErrorSamples []string `json:"error_samples,omitempty"`
 }
 
 // Latency summarises a histogram, in microseconds.
@@ -116,6 +120,10 @@ type Checks struct {
 	Lost             int64   `json:"lost"`
 	Phantom          int64   `json:"phantom"`
 	Apologies        int64   `json:"apologies"`
+	// Contradicted counts orders told both yes and no: a resubmission
+	// answered "sold out" though an earlier click of it bought the seats
+	// (or the reverse). The buyer was told something false.
+	Contradicted int64 `json:"contradicted"`
 	// Unresolved counts orders that never had a definite answer; of them,
 	// UnresolvedApplied were applied after all.
 	Unresolved        int64 `json:"unresolved"`
@@ -217,6 +225,11 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 		o.Conflicts += rec.conflicts
 		o.Retries += rec.retries
 		o.Submissions += rec.submissions
+		for _, e := range rec.errs {
+			if len(o.ErrorSamples) < maxErrorSamples && !slices.Contains(o.ErrorSamples, e) {
+				o.ErrorSamples = append(o.ErrorSamples, e)
+			}
+		}
 		res.Generator.MaxLagUS = max(res.Generator.MaxLagUS, rec.maxLag/1e3)
 		res.Generator.LateSends += rec.lateSends
 		res.Generator.Clamped += rec.clamped

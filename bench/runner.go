@@ -100,8 +100,12 @@ func (w *worker) submit(idx uint32, intended, sent int64) {
 			first = r.mark(idx, flagConfirmed)
 		case targets.Unknown:
 			r.mark(idx, flagUnknown)
+			w.rec.noteError(rep.Outcome, rep.Err)
 		default:
 			r.mark(idx, flagNo)
+			if rep.Outcome != targets.SoldOut {
+				w.rec.noteError(rep.Outcome, rep.Err)
+			}
 			if rep.Outcome == targets.SoldOut && qty == 1 {
 				r.noteSoldOut(product)
 			}

@@ -38,6 +38,9 @@ func TestFlashCrowdReferences(t *testing.T) {
 	if c.Oversold != 0 || c.DuplicatedOrders != 0 || c.Lost != 0 || c.Phantom != 0 {
 		t.Errorf("memory: oversold %d, duplicated %d, lost %d, phantom %d; want all 0", c.Oversold, c.DuplicatedOrders, c.Lost, c.Phantom)
 	}
+	if c.Contradicted != 0 {
+		t.Errorf("memory: %d orders told both yes and no, want 0", c.Contradicted)
+	}
 	if c.Sold != 1900 || c.Capacity != 1900 {
 		t.Errorf("memory: sold %d of %d, want all 1900 seats sold", c.Sold, c.Capacity)
 	}
@@ -158,6 +161,9 @@ func TestTimeoutsAndRetries(t *testing.T) {
 	}
 	if res.Checks.Unresolved != 100 {
 		t.Errorf("unresolved %d, want 100", res.Checks.Unresolved)
+	}
+	if len(o.ErrorSamples) != 1 || o.ErrorSamples[0] != "unknown: context deadline exceeded" {
+		t.Errorf("error samples %q, want the one timeout", o.ErrorSamples)
 	}
 	for id, a := range attempts {
 		if len(a) != 2 || a[0] != 1 || a[1] != 2 {

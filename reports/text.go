@@ -78,6 +78,12 @@ func Summary(w io.Writer, res *bench.Results) error {
 		if r.Error == "" {
 			notes = append(notes, fmt.Sprintf("%s durability: %s", r.Target, r.Info.Durability))
 		}
+		if c := r.Checks.Contradicted; c > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d orders were told both yes and no (a resubmission answered sold out though its first click bought)", r.Target, c))
+		}
+		for _, e := range r.Orders.ErrorSamples {
+			notes = append(notes, fmt.Sprintf("%s: %s", r.Target, e))
+		}
 		if g := r.Generator; r.Orders.Attempts > 0 && g.LateSends*100 > r.Orders.Attempts {
 			notes = append(notes, fmt.Sprintf("%s: %.1f%% of sends left over 1ms late (worst %s): every worker was busy, so response times include queueing; if service times are small, raise -workers",
 				r.Target, 100*float64(g.LateSends)/float64(r.Orders.Attempts), FormatUS(g.MaxLagUS)))

@@ -46,6 +46,17 @@ type Backends interface {
 	// Postgres returns a connection string for a PostgreSQL server. Never
 	// print it: it may hold a password (see embedded.RedactDSN).
 	Postgres(ctx context.Context) (dsn string, err error)
+	// NATS returns the client URL(s) of a NATS server with JetStream, or
+	// of a cluster, as opt asks for when embedded.
+	NATS(ctx context.Context, opt NATSOptions) (url string, err error)
+}
+
+// NATSOptions is what a design asks of an embedded NATS: how many servers
+// (1, or 3 clustered) and whether every message is fsynced. A server the
+// user named is used as it is.
+type NATSOptions struct {
+	Servers    int
+	SyncAlways bool
 }
 
 // ErrNoBackends is returned by designs that need a server when their

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -45,13 +46,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	seed := fs.Uint64("seed", 0, "override the scenario's seed")
 	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of stampede itself to this file (go tool pprof)")
+	natsURL := fs.String("nats", "", "NATS server or cluster for the JetStream designs (URLs, comma-separated; default: embedded in-process servers on 127.0.0.1)")
 	pgDSN := fs.String("pg", "", "PostgreSQL server for the SQL designs (a DSN; default: an embedded throwaway server on 127.0.0.1)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	// From here on nothing prints a password of -pg: not the summary, not
 	// an error, not results.json.
-	scrub := newScrubber(embedded.Secrets(*pgDSN))
+	scrub := newScrubber(append(embedded.Secrets(*pgDSN), natsSecrets(*natsURL)...))
 	stdout, stderr = scrub.writer(stdout), scrub.writer(stderr)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -96,7 +98,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	// One environment serves every design of the run: an embedded server
 	// starts on first use and is stopped on every way out of here.
-	env := &embedded.Env{PostgresDSN: *pgDSN}
+	env := &embedded.Env{PostgresDSN: *pgDSN, NATSURL: *natsURL}
 	defer env.Close()
 	for i := range cfgs {
 		cfgs[i].Backends = env
@@ -197,4 +199,18 @@ func progressLine(w io.Writer, prefix string) func(bench.Progress) {
 		fmt.Fprintf(w, "\r\033[K%s%s  %5.1fs  %d attempts  %.0f/s  p99 %s  sold %d/%d",
 			prefix, p.Target, p.Elapsed.Seconds(), p.Attempts, p.AttemptsPS, p.P99.Round(time.Microsecond), p.Sold, p.Capacity)
 	}
+}
+
+// natsSecrets returns the passwords and tokens in NATS URLs.
+func natsSecrets(urls string) []string {
+	var out []string
+	for _, u := range strings.Split(urls, ",") {
+		out = append(out, embedded.Secrets(strings.TrimSpace(u))...)
+		if pu, err := url.Parse(strings.TrimSpace(u)); err == nil && pu.User != nil {
+			if _, has := pu.User.Password(); !has && pu.User.Username() != "" {
+				out = append(out, pu.User.Username()) // a token
+			}
+		}
+	}
+	return out
 }

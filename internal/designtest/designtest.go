@@ -17,15 +17,12 @@ import (
 // Env is the package's backends, started by Main.
 var Env *embedded.Env
 
-// Main runs a test package with an embedded PostgreSQL shared by its tests
-// and stopped afterwards. A server that cannot start fails the package
-// loudly; it is never skipped.
+// Main runs a test package with embedded servers (PostgreSQL, nats-server)
+// started when a test first needs them, shared by the package's tests and
+// stopped afterwards. A server that cannot start fails the test that needs
+// it, loudly; nothing is skipped.
 func Main(m *testing.M) {
 	Env = &embedded.Env{}
-	if _, err := Env.Postgres(context.Background()); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: these tests need a real PostgreSQL: %v\n", err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	if err := Env.Close(); err != nil {
 		fmt.Fprintf(os.Stderr, "stopping PostgreSQL: %v\n", err)
@@ -62,11 +59,11 @@ func Run(t testing.TB, name string, sc *bench.Scenario, opts ...string) *bench.T
 	defer tgt.Close()
 	res, err := bench.Run(context.Background(), name, tgt, bench.NewPlan(sc), bench.Options{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (the embedded servers need scripts/setup for PostgreSQL; nats-server runs in-process)", err)
 	}
-	t.Logf("%s: %.0f/s p50 %dus p99 %dus; confirmed %d sold out %d unknown %d errors %d conflicts %d; sold %d/%d oversold %d duplicated %d lost %d phantom %d apologies %d",
-		name, res.ThroughputPerS, res.LatencyUS.P50, res.LatencyUS.P99, res.Orders.Confirmed, res.Orders.SoldOut, res.Orders.Unknown,
+	t.Logf("%s %v: %.0f/s p50 %dus p99 %dus; confirmed %d sold out %d unknown %d errors %d conflicts %d; sold %d/%d oversold %d duplicated %d lost %d phantom %d apologies %d contradicted %d; %s; %q",
+		name, opts, res.ThroughputPerS, res.LatencyUS.P50, res.LatencyUS.P99, res.Orders.Confirmed, res.Orders.SoldOut, res.Orders.Unknown,
 		res.Orders.Errors, res.Orders.Conflicts, res.Checks.Sold, res.Checks.Capacity, res.Checks.Oversold, res.Checks.DuplicatedOrders,
-		res.Checks.Lost, res.Checks.Phantom, res.Checks.Apologies)
+		res.Checks.Lost, res.Checks.Phantom, res.Checks.Apologies, res.Checks.Contradicted, res.Info.Durability, res.Orders.ErrorSamples)
 	return res
 }

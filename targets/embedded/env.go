@@ -21,9 +21,40 @@ type Env struct {
 	// PostgresOptions tunes the embedded server.
 	PostgresOptions PostgresOptions
 
+	// NATSURL names a NATS server (or cluster) to use; empty means
+	// embedded.
+	NATSURL string
+
 	mu     sync.Mutex
 	pg     *Postgres
+	nats   map[targets.NATSOptions]*NATS
 	closed bool
+}
+
+// NATS returns the user's URL, or starts the embedded servers that opt
+// asks for on first use (one set per distinct opt) and returns their URLs.
+func (e *Env) NATS(ctx context.Context, opt targets.NATSOptions) (string, error) {
+	if e.NATSURL != "" {
+		return e.NATSURL, nil
+	}
+	opt.Servers = max(opt.Servers, 1)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return "", ErrClosed
+	}
+	if ns, ok := e.nats[opt]; ok {
+		return ns.URL, nil
+	}
+	ns, err := StartNATS(ctx, opt)
+	if err != nil {
+		return "", err
+	}
+	if e.nats == nil {
+		e.nats = map[targets.NATSOptions]*NATS{}
+	}
+	e.nats[opt] = ns
+	return ns.URL, nil
 }
 
 var _ targets.Backends = (*Env)(nil)
@@ -52,17 +83,22 @@ func (e *Env) Postgres(ctx context.Context) (string, error) {
 	return e.pg.DSN, nil
 }
 
-// Close stops every embedded server and removes its files.
+// Close stops every embedded server and removes its files. It is safe to
+// call more than once.
 func (e *Env) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.closed = true
-	var err error
+	var errs []error
 	if e.pg != nil {
-		err = e.pg.Stop()
+		errs = append(errs, e.pg.Stop())
 		e.pg = nil
 	}
-	return err
+	for k, ns := range e.nats {
+		errs = append(errs, ns.Stop())
+		delete(e.nats, k)
+	}
+	return errors.Join(errs...)
 }
 
 // Redacted is what a password is replaced with.

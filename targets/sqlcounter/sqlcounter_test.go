@@ -39,6 +39,9 @@ func TestFlashCrowd(t *testing.T) {
 			if !c.duplicates && k.DuplicatedOrders != 0 {
 				t.Errorf("duplicated orders %d, want 0", k.DuplicatedOrders)
 			}
+			if !c.duplicates && k.Contradicted != 0 {
+				t.Errorf("%d orders told both yes and no: a resubmission must get the original outcome", k.Contradicted)
+			}
 			if !strings.HasPrefix(r.Info.Backend, "PostgreSQL ") || r.Info.Settings["fsync"] == "" || r.Info.Settings["isolation"] != "read committed" {
 				t.Errorf("info does not state the server and its durability: %+v", r.Info)
 			}
@@ -57,8 +60,9 @@ func TestResubmissionsGetTheOriginalOutcome(t *testing.T) {
 	for _, name := range []string{"sqlcounter", "sqlcounter-forupdate"} {
 		t.Run(name, func(t *testing.T) {
 			r := designtest.Run(t, name, sc)
-			if r.Checks.DuplicatedOrders != 0 || r.Checks.Oversold != 0 || r.Checks.Lost != 0 || r.Checks.Phantom != 0 {
-				t.Errorf("duplicated %d oversold %d lost %d phantom %d; want 0", r.Checks.DuplicatedOrders, r.Checks.Oversold, r.Checks.Lost, r.Checks.Phantom)
+			k := r.Checks
+			if k.DuplicatedOrders != 0 || k.Oversold != 0 || k.Lost != 0 || k.Phantom != 0 || k.Contradicted != 0 {
+				t.Errorf("duplicated %d oversold %d lost %d phantom %d contradicted %d; want 0", k.DuplicatedOrders, k.Oversold, k.Lost, k.Phantom, k.Contradicted)
 			}
 		})
 	}

@@ -1,0 +1,316 @@
+// Package jetstream holds the NATS JetStream designs: one subject per
+// product in a stream created afresh for each run; the first message of a
+// subject sets the product's capacity, and each sale is a small message
+// carrying the order id, the quantity and the stock left after it.
+//
+//   - jetstream: every sale is published with
+//     Nats-Expected-Last-Subject-Sequence (from the client's last known
+//     state of the product) and Nats-Msg-Id set to the order id. A stale
+//     writer is rejected, refreshes the product's state with a direct get
+//     of the subject's last message and tries again (each try a conflict);
+//     a resubmission inside the duplicate window is recognised and answered
+//     with the original confirmation. Never oversells, never duplicates
+//     inside the window.
+//   - jetstream-noexpect: reads the product's last message, checks, and
+//     publishes without an expected sequence: concurrent buyers overwrite
+//     each other's view of the stock, and it oversells.
+//   - jetstream-nodedupe: expectations but no message id: resubmissions
+//     apply again.
+//   - jetstream-kv: a key-value bucket, one key per product, each sale a
+//     compare-and-set update by revision (retried on conflict); the bucket
+//     keeps every revision for the audit. Not idempotent.
+//
+// Like the ledger designs, every variant spends jetstream.app_time (3ms)
+// between deciding a sale and publishing it: the application's own work.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+	"github.com/stampede-bench/stampede/targets"
+)
+
+type variant int
+
+const (
+	expect variant = iota
+	noExpect
+	noDedupe
+	kv
+)
+
+func init() {
+	for _, r := range []struct {
+		name, desc string
+		v          variant
+	}{
+		{"jetstream", "NATS JetStream, a subject per product, expected last subject sequence and Nats-Msg-Id dedupe; never oversells or duplicates", expect},
+		{"jetstream-noexpect", "NATS JetStream, read the last message then publish without an expected sequence; oversells", noExpect},
+		{"jetstream-nodedupe", "NATS JetStream, expected last subject sequence but no Nats-Msg-Id; resubmissions apply again", noDedupe},
+		{"jetstream-kv", "NATS JetStream key-value bucket, a key per product, compare-and-set by revision; never oversells", kv},
+	} {
+		targets.Register(targets.Registration{
+			Name: r.name, Description: r.desc, OptionPrefix: "jetstream",
+			Options: []targets.OptionSpec{
+				{Key: "replicas", Kind: targets.KindChoice, Default: "1", Choices: []string{"1", "3"},
+					Help: "stream replicas; 3 starts three embedded servers clustered on loopback"},
+				{Key: "sync", Kind: targets.KindChoice, Default: "default", Choices: []string{"default", "always"},
+					Help: "embedded servers' fsync: default (every 2 minutes) or always (every message)"},
+				{Key: "app_time", Kind: targets.KindDuration, Default: "3ms",
+					Help: "the application's work between deciding a sale and publishing it"},
+			},
+			New: func(cfg targets.Config) (targets.Target, error) {
+				if cfg.Backends == nil {
+					return nil, targets.ErrNoBackends
+				}
+				return &Target{name: r.name, v: r.v, cfg: cfg, replicas: cfg.Options.Int("replicas"),
+					syncAlways: cfg.Options.String("sync") == "always", appTime: cfg.Options.Duration("app_time")}, nil
+			},
+		})
+	}
+}
+
+// dupWindow is the stream's duplicate window.
+const dupWindow = 2 * time.Minute
+
+// state is a client's last known state of a product: the sequence (or KV
+// revision) of its last message and the stock it left.
+type state struct {
+	seq  uint64
+	left int64
+}
+
+// Target is a JetStream design. It is safe for concurrent use by its
+// clients.
+type Target struct {
+	name       string
+	v          variant
+	cfg        targets.Config
+	replicas   int
+	syncAlways bool
+	appTime    time.Duration
+
+	url     string
+	nc      *nats.Conn
+	js      natsjs.JetStream
+	stream  string // the stream name (for kv, the bucket's stream)
+	bucket  string
+	prefix  string // subject of product p is prefix + p (stream) or the key p<p> (kv)
+	initial []state
+	stock   targets.Stock
+	version string
+}
+
+func upperName(design string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(design))
+}
+
+// Info describes the design, its durability and its replication.
+func (t *Target) Info() targets.Info {
+	info := targets.Info{Settings: map[string]string{
+		"replicas": strconv.Itoa(t.replicas), "app_time": t.appTime.String(), "stream": t.stream,
+		"duplicate_window": dupWindow.String(),
+	}}
+	switch t.v {
+	case noExpect:
+		info.Design = "read the subject's last message, check, publish with Nats-Msg-Id and no expected sequence"
+		info.Consistency = "none (lost updates: oversells)"
+	case noDedupe:
+		info.Design = "publish with Nats-Expected-Last-Subject-Sequence, no Nats-Msg-Id; refresh and retry on conflict"
+		info.Consistency = "strong per product (optimistic), not idempotent"
+	case kv:
+		info.Design = "key-value bucket, a key per product, compare-and-set update by revision; refresh and retry on conflict"
+		info.Consistency = "strong per product (optimistic), not idempotent"
+		info.Settings["bucket"] = t.bucket
+	default:
+		info.Design = "publish with Nats-Expected-Last-Subject-Sequence and Nats-Msg-Id; refresh and retry on conflict"
+		info.Consistency = "strong per product (optimistic), idempotent within " + dupWindow.String()
+	}
+	embedded := t.cfg.Backends != nil && t.url != "" && strings.Contains(t.url, "127.0.0.1")
+	sync := "default"
+	if t.syncAlways {
+		sync = "always"
+	}
+	info.Settings["sync"] = sync
+	repl := "one server, no replica"
+	if t.replicas > 1 {
+		repl = fmt.Sprintf("%d replicas, each sale acknowledged by a quorum of %d", t.replicas, t.replicas/2+1)
+	}
+	switch {
+	case !embedded:
+		info.Durability = "file store, " + repl + "; fsync as the server is configured"
+	case t.syncAlways:
+		info.Durability = "file store, fsync per message, " + repl
+	case t.replicas > 1:
+		info.Durability = "file store, fsync every 2 minutes (nats-server default), " + repl + ": losing a quorum at once can lose the last confirmed sales"
+	default:
+		info.Durability = "file store, fsync every 2 minutes (nats-server default), " + repl + ": a crash can lose the last confirmed sales"
+	}
+	info.Backend = "nats-server " + t.version
+	if embedded {
+		info.Backend += fmt.Sprintf(" (in-process, %d server(s) on 127.0.0.1)", max(t.replicas, 1))
+	}
+	return info
+}
+
+// Setup connects, creates the stream (or bucket) afresh, and writes each
+// product's capacity.
+func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
+	servers := 1
+	if t.replicas > 1 {
+		servers = 3
+	}
+	url, err := t.cfg.Backends.NATS(ctx, targets.NATSOptions{Servers: servers, SyncAlways: t.syncAlways})
+	if err != nil {
+		return err
+	}
+	t.url, t.stock = url, s
+	if t.nc, err = nats.Connect(url, nats.Name("stampede-"+t.name)); err != nil {
+		return fmt.Errorf("nats: connect: %w", err)
+	}
+	t.version = t.nc.ConnectedServerVersion()
+	if t.js, err = natsjs.New(t.nc); err != nil {
+		return err
+	}
+	t.initial = make([]state, s.Products)
+	if t.v == kv {
+		return t.setupKV(ctx, s)
+	}
+	t.stream = "STAMPEDE_" + upperName(t.name)
+	t.prefix = "stampede." + t.name + ".p."
+	if err := t.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
+		return fmt.Errorf("delete stream %s: %w", t.stream, err)
+	}
+	// Deleting, not purging: a purge would keep the duplicate window.
+	if _, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
+		Name: t.stream, Subjects: []string{t.prefix + ">"}, Storage: natsjs.FileStorage,
+		Replicas: t.replicas, AllowDirect: true, Duplicates: dupWindow,
+	}); err != nil {
+		return fmt.Errorf("create stream %s: %w", t.stream, err)
+	}
+	for p := range s.Products {
+		ack, err := t.js.Publish(ctx, t.subject(p), []byte(stockPayload(s.Capacity)))
+		if err != nil {
+			return fmt.Errorf("stock product %d: %w", p, err)
+		}
+		t.initial[p] = state{seq: ack.Sequence, left: s.Capacity}
+	}
+	return nil
+}
+
+func (t *Target) setupKV(ctx context.Context, s targets.Stock) error {
+	t.bucket = "STAMPEDE_" + upperName(t.name)
+	t.stream = "KV_" + t.bucket
+	if err := t.js.DeleteKeyValue(ctx, t.bucket); err != nil && !errors.Is(err, natsjs.ErrBucketNotFound) {
+		return fmt.Errorf("delete bucket %s: %w", t.bucket, err)
+	}
+	if _, err := t.js.CreateKeyValue(ctx, natsjs.KeyValueConfig{
+		Bucket: t.bucket, History: 64, Storage: natsjs.FileStorage, Replicas: t.replicas,
+	}); err != nil {
+		return fmt.Errorf("create bucket %s: %w", t.bucket, err)
+	}
+	// Keep every revision, not the last 64, so the audit can read each sale.
+	st, err := t.js.Stream(ctx, t.stream)
+	if err != nil {
+		return err
+	}
+	cfg := st.CachedInfo().Config
+	cfg.MaxMsgsPerSubject = 1 << 40
+	if _, err := t.js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("keep every revision of %s: %w", t.bucket, err)
+	}
+	b, err := t.js.KeyValue(ctx, t.bucket)
+	if err != nil {
+		return err
+	}
+	for p := range s.Products {
+		rev, err := b.Create(ctx, kvKey(p), []byte(stockPayload(s.Capacity)))
+		if err != nil {
+			return fmt.Errorf("stock product %d: %w", p, err)
+		}
+		t.initial[p] = state{seq: rev, left: s.Capacity}
+	}
+	return nil
+}
+
+func (t *Target) subject(p int) string { return t.prefix + strconv.Itoa(p) }
+
+func kvKey(p int) string { return "p" + strconv.Itoa(p) }
+
+// The payloads: "stock <capacity>" and "sale <order> <qty> <left>".
+func stockPayload(capacity int64) string { return "stock " + strconv.FormatInt(capacity, 10) }
+
+func salePayload(buf []byte, id targets.OrderID, qty, left int64) []byte {
+	buf = append(buf[:0], "sale "...)
+	buf = strconv.AppendUint(buf, uint64(id), 10)
+	buf = append(buf, ' ')
+	buf = strconv.AppendInt(buf, qty, 10)
+	buf = append(buf, ' ')
+	return strconv.AppendInt(buf, left, 10)
+}
+
+// parsed is a message of a product's subject.
+type parsed struct {
+	sale  bool
+	order targets.OrderID
+	qty   int64
+	left  int64
+}
+
+func parse(data []byte) (parsed, error) {
+	f := strings.Fields(string(data))
+	switch {
+	case len(f) == 2 && f[0] == "stock":
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		return parsed{left: n}, err
+	case len(f) == 4 && f[0] == "sale":
+		id, err1 := strconv.ParseUint(f[1], 10, 64)
+		qty, err2 := strconv.ParseInt(f[2], 10, 64)
+		left, err3 := strconv.ParseInt(f[3], 10, 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return parsed{}, err
+		}
+		return parsed{sale: true, order: targets.OrderID(id), qty: qty, left: left}, nil
+	}
+	return parsed{}, fmt.Errorf("jetstream: unreadable message %q", data)
+}
+
+// NewClient returns a client with its own connection and its own view of
+// each product's state.
+func (t *Target) NewClient(ctx context.Context, worker int) (targets.Client, error) {
+	nc, err := nats.Connect(t.url, nats.Name(fmt.Sprintf("stampede-%s-%d", t.name, worker)))
+	if err != nil {
+		return nil, fmt.Errorf("nats: connect: %w", err)
+	}
+	js, err := natsjs.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c := &client{t: t, nc: nc, js: js, states: append([]state(nil), t.initial...)}
+	if t.v == kv {
+		if c.kv, err = js.KeyValue(ctx, t.bucket); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	} else if c.stream, err = js.Stream(ctx, t.stream); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the target's connection.
+func (t *Target) Close() error {
+	if t.nc != nil {
+		t.nc.Close()
+	}
+	return nil
+}
