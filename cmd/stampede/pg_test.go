@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -240,6 +241,62 @@ func TestRunAsNormalUser(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "stampede-pg-") {
 			t.Errorf("the server's directory %s was left behind", e.Name())
+		}
+	}
+}
+
+// Ctrl-C in the middle of a JetStream run: the in-process servers stop with
+// the command and their stores are removed.
+func TestSIGINTStopsNATS(t *testing.T) {
+	tmp := openDir(t)
+	out := filepath.Join(tmp, "report")
+	cmd := exec.Command(binary(t), "run", "-targets", "jetstream,jetstream-kv", "-scenario", "flash-crowd", "-out", out)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	natsDirs := func() []string { d, _ := filepath.Glob(filepath.Join(tmp, "stampede-nats-*")); return d }
+	deadline := time.Now().Add(30 * time.Second)
+	for len(natsDirs()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(natsDirs()) == 0 {
+		cmd.Process.Kill()
+		t.Fatalf("no embedded nats-server store appeared under %s; stderr: %s", tmp, stderr.String())
+	}
+	time.Sleep(2 * time.Second) // into the crowd: the test's input, not a race fix
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		if took := time.Since(sent); took > 2*time.Second {
+			t.Errorf("exited %s after SIGINT, want within 2s", took)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit 20s after SIGINT")
+	}
+	if d := natsDirs(); len(d) > 0 {
+		t.Errorf("stores left behind: %v", d)
+	}
+	m := readJSON(t, filepath.Join(out, "results.json"))
+	if i, _ := lookup(m, "interrupted"); i != true {
+		t.Errorf("interrupted = %v, want true", i)
+	}
+	if n, _ := lookup(m, "runs.0.orders.attempts"); n == nil || n.(float64) < 100 {
+		t.Errorf("attempts %v: the partial results hold no orders", n)
+	}
+}
+
+func TestNATSSecrets(t *testing.T) {
+	got := natsSecrets("nats://alice:pw-one@127.0.0.1:4222, nats://s3cr3t-token@127.0.0.1:4223,nats://127.0.0.1:4224")
+	for _, want := range []string{"pw-one", "s3cr3t-token"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("natsSecrets missed %q: %v", want, got)
 		}
 	}
 }
