@@ -5,7 +5,8 @@
 //	stampede targets
 //	stampede scenarios
 //
-// Exit codes: 0 ok, 1 the run failed or was interrupted, 2 bad usage or input.
+// Exit codes: 0 ok, 1 the run failed or was interrupted, 2 bad usage or
+// input, 3 a -check threshold was crossed.
 package main
 
 import (
@@ -37,7 +38,13 @@ const (
 	exitOK     = 0
 	exitFailed = 1
 	exitUsage  = 2
+	exitCheck  = 3
 )
+
+// crossedError marks thresholds crossed: exit code 3.
+type crossedError struct{ n int }
+
+func (e crossedError) Error() string { return fmt.Sprintf("%d threshold(s) crossed", e.n) }
 
 // usageError marks bad usage or input: exit code 2.
 type usageError struct{ err error }
@@ -52,13 +59,16 @@ side by side, how fast each design is and how often it is wrong.
 
 Usage:
   stampede run -targets a,b -scenario NAME|FILE [-out DIR] [flags]
+  stampede report DIR/results.json [-out DIR2]   render a run's reports again
+  stampede compare OLD.json NEW.json [-check ...]  compare two runs
   stampede targets      list the designs
   stampede scenarios    list the built-in scenarios
   stampede postgres     start the embedded PostgreSQL and print its DSN
   stampede version
 
 Run 'stampede COMMAND -h' for a command's flags.
-Exit codes: 0 ok, 1 run failed or interrupted, 2 bad usage or input.
+Exit codes: 0 ok, 1 run failed or interrupted, 2 bad usage or input,
+3 a -check threshold crossed.
 `
 
 // run is the whole CLI, testable: it returns the exit code.
@@ -79,11 +89,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = versionCmd(rest, stdout)
 	case "postgres":
 		err = postgresCmd(ctx, rest, stdout)
+	case "report":
+		err = reportCmd(rest, stdout)
+	case "compare":
+		err = compareCmd(rest, stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q (accepted: run, targets, scenarios, postgres, version)", cmd)
+		err = usagef("unknown command %q (accepted: run, report, compare, targets, scenarios, postgres, version)", cmd)
 	}
 	switch {
 	case err == nil:
@@ -93,6 +107,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(stderr, "stampede: %v\n", err)
 		return exitUsage
+	case errors.As(err, new(crossedError)):
+		fmt.Fprintf(stderr, "stampede: %v\n", err)
+		return exitCheck
 	default:
 		fmt.Fprintf(stderr, "stampede: %v\n", err)
 		return exitFailed
@@ -126,4 +143,26 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usagef("%s: unexpected argument %q (see 'stampede %s -h')", fs.Name(), fs.Arg(0), fs.Name())
 	}
 	return nil
+}
+
+// parseArgs parses flags placed before or after n positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%s: %v (see 'stampede %s -h')", fs.Name(), err, fs.Name())
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != n {
+		return nil, usagef("%s: want %d argument(s), got %d (see 'stampede %s -h')", fs.Name(), n, len(pos), fs.Name())
+	}
+	return pos, nil
 }

@@ -45,6 +45,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	workers := fs.Int("workers", 0, "override the number of open-loop sending goroutines (most attempts in flight)")
 	seed := fs.Uint64("seed", 0, "override the scenario's seed")
 	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
+	var checks multiFlag
+	fs.Var(&checks, "check", "a threshold to hold, such as p99<50ms or memory:oversold==0: "+reports.Grammar+" (repeatable; exit 3 when crossed)")
+	baselinePath := fs.String("baseline", "", "an earlier results.json for relative thresholds (p99<+10%)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of stampede itself to this file (go tool pprof)")
 	natsURL := fs.String("nats", "", "NATS server or cluster for the JetStream designs (URLs, comma-separated; default: embedded in-process servers on 127.0.0.1)")
 	pgDSN := fs.String("pg", "", "PostgreSQL server for the SQL designs (a DSN; default: an embedded throwaway server on 127.0.0.1)")
@@ -92,8 +95,23 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("run: -out: %w", err)
+	parsedChecks, err := parseChecks(checks)
+	if err != nil {
+		return err
+	}
+	var baseline *bench.Results
+	if *baselinePath != "" {
+		if baseline, err = readResults("run: -baseline", *baselinePath); err != nil {
+			return err
+		}
+	}
+	for _, c := range parsedChecks {
+		if c.Relative && baseline == nil {
+			return usagef("run: -check %q is relative: it needs -baseline OLD.json", c.Text)
+		}
+	}
+	if err := mkdir(*out); err != nil {
+		return err
 	}
 
 	// One environment serves every design of the run: an embedded server
@@ -152,12 +170,28 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := reports.Summary(stdout, res); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "results: %s\n", path)
+	// The reports read only the results.json just written (scrubbed of
+	// secrets), as a later 'stampede report' would.
+	written, err := bench.ReadResults(path)
+	if err != nil {
+		return err
+	}
+	if err := reports.WriteAll(*out, written); err != nil {
+		return fmt.Errorf("run: reports: %w", err)
+	}
+	fmt.Fprintf(stdout, "results: %s\nreport:  %s\n", path, filepath.Join(*out, "index.html"))
 	switch {
 	case res.Interrupted:
 		return fmt.Errorf("run interrupted: partial results in %s", path)
 	case len(failed) > 0:
 		return fmt.Errorf("run failed for %s", strings.Join(failed, ", "))
+	}
+	return gate(stdout, written, baseline, parsedChecks)
+}
+
+func mkdir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("-out: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,191 @@
+package reports
+
+import (
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/stampede-bench/stampede/bench"
+)
+
+// Verdict writes, in one paragraph, what the figures say: which designs
+// oversold, duplicated or lost orders, and which was fastest at p99.
+func Verdict(res *bench.Results) string {
+	runs := okRuns(res)
+	if len(runs) == 0 {
+		return "No design completed its run."
+	}
+	list := func(pick func(*bench.TargetRun) (int64, bool), unit string) []string {
+		var out []string
+		for _, r := range runs {
+			if n, ok := pick(r); ok {
+				out = append(out, fmt.Sprintf("%s (%d %s)", r.Target, n, unit))
+			}
+		}
+		return out
+	}
+	oversold := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Oversold, r.Checks.Oversold > 0 }, "seats")
+	dup := list(func(r *bench.TargetRun) (int64, bool) {
+		return r.Checks.DuplicatedOrders, r.Checks.DuplicatedOrders > 0
+	}, "orders")
+	lost := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Lost, r.Checks.Lost > 0 }, "orders")
+	apol := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Apologies, r.Checks.Apologies > 0 }, "apologies")
+	var s strings.Builder
+	say := func(names []string, some, none string) {
+		if len(names) == 0 {
+			s.WriteString(none + " ")
+		} else {
+			fmt.Fprintf(&s, "%s %s. ", some, join(names))
+		}
+	}
+	fmt.Fprintf(&s, "On %s, ", res.Scenario.Name)
+	say(oversold, "these designs oversold:", "no design oversold.")
+	say(dup, "These applied resubmitted orders twice:", "No design applied an order twice.")
+	say(lost, "These lost confirmed orders:", "No design lost a confirmed order.")
+	if len(apol) > 0 {
+		fmt.Fprintf(&s, "These confirmed and later cancelled orders (apologies): %s. ", join(apol))
+	}
+	byP99 := append([]*bench.TargetRun(nil), runs...)
+	sort.SliceStable(byP99, func(i, j int) bool { return byP99[i].LatencyUS.P99 < byP99[j].LatencyUS.P99 })
+	fmt.Fprintf(&s, "Fastest at p99: %s (%s); slowest: %s (%s).", byP99[0].Target, FormatUS(byP99[0].LatencyUS.P99),
+		byP99[len(byP99)-1].Target, FormatUS(byP99[len(byP99)-1].LatencyUS.P99))
+	for _, r := range byP99 {
+		c := r.Checks
+		if c.Oversold == 0 && c.DuplicatedOrders == 0 && c.Lost == 0 && c.Phantom == 0 && c.Apologies == 0 {
+			if r != byP99[0] {
+				fmt.Fprintf(&s, " Fastest of the designs that were right on every count: %s (p99 %s).", r.Target, FormatUS(r.LatencyUS.P99))
+			}
+			break
+		}
+	}
+	return s.String()
+}
+
+func join(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// Markdown writes the summary table and the verdict, for a CI job summary
+// or a pull-request comment.
+func Markdown(w io.Writer, res *bench.Results) error {
+	fmt.Fprintf(w, "## stampede: %s\n\n", mdEscape(res.Scenario.Name))
+	if res.Interrupted {
+		fmt.Fprint(w, "**Interrupted: partial results.**\n\n")
+	}
+	fmt.Fprintf(w, "%d products x %d seats; stampede %s, %s/%s, %d CPUs.\n\n", res.Scenario.Stock.Products, res.Scenario.Stock.Capacity,
+		mdEscape(res.Environment.Stampede), res.Environment.OS, res.Environment.Arch, res.Environment.CPUs)
+	fmt.Fprintln(w, "| design | loop | answers/s | p50 | p99 | p99.9 | oversold | dup rate | lost | apologies | consistency | durability |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
+	for _, r := range res.Runs {
+		if r.Error != "" {
+			fmt.Fprintf(w, "| %s | failed: %s |||||||||||\n", mdEscape(r.Target), mdEscape(r.Error))
+			continue
+		}
+		l, c := r.LatencyUS, r.Checks
+		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %d | %.4f | %d | %d | %s | %s |\n", mdEscape(r.Target), r.Loop, r.ThroughputPerS,
+			FormatUS(l.P50), FormatUS(l.P99), FormatUS(l.P999), c.Oversold, c.DuplicateRate, c.Lost, c.Apologies,
+			mdEscape(r.Info.Consistency), mdEscape(r.Info.Durability))
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", mdEscape(Verdict(res)))
+	return err
+}
+
+// mdEscape keeps text from breaking a Markdown table or adding markup.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "\\`").Replace(s)
+}
+
+var page = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>stampede: {{.Res.Scenario.Name}}</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1240px;color:#222;padding:0 1em}
+table{border-collapse:collapse;font-size:12px;margin:1em 0}
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
+td:first-child,th:first-child,td.t{text-align:left}
+.bad{color:#b00;font-weight:600}.ok{color:#070}
+.verdict{background:#f5f5f0;border-left:4px solid #888;padding:.6em 1em}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+.note{color:#666;font-size:13px}
+</style></head><body>
+<h1>stampede: {{.Res.Scenario.Name}}</h1>
+{{if .Res.Interrupted}}<p class="bad">Interrupted: partial results.</p>{{end}}
+<p>{{.Res.Scenario.Description}}</p>
+<p class="note">{{.Res.Scenario.Stock.Products}} products x {{.Res.Scenario.Stock.Capacity}} seats; arrivals {{.Res.Scenario.Arrivals.Mode}};
+started {{.Res.StartedAt.Format "2006-01-02 15:04:05 MST"}}; stampede {{.Res.Environment.Stampede}}, {{.Res.Environment.Go}},
+{{.Res.Environment.OS}}/{{.Res.Environment.Arch}}, {{.Res.Environment.CPUs}} CPUs.</p>
+<p class="verdict">{{.Verdict}}</p>
+<h2>Figures</h2>
+<table>
+<tr><th>design</th><th>loop</th><th>answers/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>service p99</th>
+<th>confirmed</th><th>sold out</th><th>unknown</th><th>errors</th><th>conflicts</th><th>oversold</th><th>duplicated</th><th>dup rate</th><th>lost</th><th>apologies</th></tr>
+{{range .Rows}}{{if .Error}}<tr><td>{{.Target}}</td><td class="t bad" colspan="18">failed: {{.Error}}</td></tr>
+{{else}}<tr><td>{{.Target}}</td><td>{{.Loop}}</td><td>{{printf "%.0f" .ThroughputPerS}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td>
+<td>{{.P999}}</td><td>{{.Max}}</td><td>{{.SvcP99}}</td><td>{{.Orders.Confirmed}}</td><td>{{.Orders.SoldOut}}</td><td>{{.Orders.Unknown}}</td>
+<td>{{.Orders.Errors}}</td><td>{{.Orders.Conflicts}}</td><td class="{{.OversoldClass}}">{{.Checks.Oversold}}</td>
+<td class="{{.DupClass}}">{{.Checks.DuplicatedOrders}}</td><td>{{printf "%.4f" .Checks.DuplicateRate}}</td><td class="{{.LostClass}}">{{.Checks.Lost}}</td>
+<td>{{.Checks.Apologies}}</td></tr>
+{{end}}{{end}}</table>
+<h2>What each design is, and what its figures were bought with</h2>
+<table>
+<tr><th>design</th><th class="t">how it sells</th><th class="t">consistency</th><th class="t">durability</th><th class="t">backend</th></tr>
+{{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}</td><td class="t">{{.Info.Design}}</td><td class="t">{{.Info.Consistency}}</td>
+<td class="t">{{.Info.Durability}}</td><td class="t">{{.Info.Backend}}</td></tr>
+{{end}}{{end}}</table>
+{{range .Figs}}<h2>{{.Title}}</h2>
+<img alt="{{.Title}}: {{.Alt}}" src="{{.Src}}">
+<p class="note">Also as <a href="{{.Name}}.svg">{{.Name}}.svg</a>.</p>
+{{end}}
+<p class="note">Response time counts from each buyer's scheduled click, not from the send, so a stalled design cannot hide its queue;
+service time counts from the send. Files: results.json, summary.md, bench.txt, and per design a .hgrm and a .hlog for HdrHistogram's tools.</p>
+</body></html>
+`))
+
+type htmlRow struct {
+	*bench.TargetRun
+	P50, P90, P99, P999, Max, SvcP99   string
+	OversoldClass, DupClass, LostClass string
+}
+
+type htmlFig struct {
+	Name, Title, Alt string
+	Src              template.URL
+}
+
+// HTML writes a self-contained index.html: the plots inline, no network
+// fetches, every string from the input escaped.
+func HTML(w io.Writer, res *bench.Results, figs []Figure) error {
+	class := func(n int64) string {
+		if n > 0 {
+			return "bad"
+		}
+		return "ok"
+	}
+	var rows []htmlRow
+	for _, r := range res.Runs {
+		l := r.LatencyUS
+		rows = append(rows, htmlRow{TargetRun: r, P50: FormatUS(l.P50), P90: FormatUS(l.P90), P99: FormatUS(l.P99),
+			P999: FormatUS(l.P999), Max: FormatUS(l.Max), SvcP99: FormatUS(r.ServiceUS.P99),
+			OversoldClass: class(r.Checks.Oversold), DupClass: class(r.Checks.DuplicatedOrders), LostClass: class(r.Checks.Lost)})
+	}
+	var hf []htmlFig
+	for _, f := range figs {
+		hf = append(hf, htmlFig{Name: f.Name, Title: f.Title, Alt: strings.Join(f.Series, ", "),
+			Src: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.PNG))})
+	}
+	return page.Execute(w, struct {
+		Res     *bench.Results
+		Verdict string
+		Rows    []htmlRow
+		Figs    []htmlFig
+	}{res, Verdict(res), rows, hf})
+}
