@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -203,8 +204,82 @@ func TestRunWritesResults(t *testing.T) {
 		t.Errorf("interrupted %v", i)
 	}
 	entries, _ := os.ReadDir(out)
-	if len(entries) != 1 {
-		t.Errorf("out holds %d entries, want only results.json (no temp files)", len(entries))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("a temporary file was left: %s", e.Name())
+		}
+	}
+	for _, want := range []string{"results.json", "index.html", "summary.md", "bench.txt", "latency.png", "latency.svg",
+		"timeline.png", "timeline.svg", "correctness.png", "correctness.svg", "outcomes.png", "outcomes.svg",
+		"memory.hgrm", "memory.hlog", "memory-racy.hgrm", "memory-racy.hlog"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the run wrote no %s (wrote %v)", want, names)
+		}
+	}
+}
+
+// Thresholds on run and compare: crossed is exit 3 and names the
+// threshold; held is exit 0; malformed is exit 2 with the grammar, before
+// anything runs.
+func TestChecksAndCompare(t *testing.T) {
+	small := writeFile(t, "s.yaml", smallScenario)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	// memory never oversells, so oversold>0 must cross, and only that one.
+	code, stdout, stderr := stampede(t, "run", "-targets", "memory,memory-racy", "-scenario", small, "-out", a,
+		"-check", "memory:oversold>0", "-check", "memory:lost==0")
+	if code != 3 || !strings.Contains(stdout, "memory: oversold is 0, crossing memory:oversold>0") || strings.Contains(stdout, "lost is") {
+		t.Errorf("exit %d, want 3 naming only the crossed threshold:\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(a, "index.html")); err != nil {
+		t.Error("a run whose threshold crossed wrote no report")
+	}
+	code, stdout, _ = stampede(t, "run", "-targets", "memory", "-scenario", small, "-out", b, "-check", "memory:oversold==0", "-check", "lost==0")
+	if code != 0 || !strings.Contains(stdout, "checks: all 2 held") {
+		t.Errorf("held thresholds: exit %d\n%s", code, stdout)
+	}
+	for _, bad := range [][]string{
+		{"run", "-targets", "memory", "-scenario", small, "-out", filepath.Join(dir, "c"), "-check", "p99<<3"},
+		{"run", "-targets", "memory", "-scenario", small, "-out", filepath.Join(dir, "c"), "-check", "p99<+10%"},
+		{"compare", filepath.Join(a, "results.json"), filepath.Join(b, "results.json"), "-check", "p99<<3"},
+		{"compare", filepath.Join(a, "results.json")},
+		{"compare", filepath.Join(a, "results.json"), filepath.Join(dir, "nope.json")},
+	} {
+		code, _, stderr := stampede(t, bad...)
+		if code != 2 || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", bad, code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c")); err == nil {
+		t.Error("a run with a malformed -check wrote something")
+	}
+	// compare: the table, and a relative threshold crossed is exit 3.
+	code, stdout, _ = stampede(t, "compare", filepath.Join(a, "results.json"), filepath.Join(b, "results.json"))
+	if code != 0 || !strings.Contains(stdout, "answers/s") || !strings.Contains(stdout, "memory") {
+		t.Errorf("compare: exit %d\n%s", code, stdout)
+	}
+	base := readJSON(t, filepath.Join(a, "results.json"))
+	runs := base["runs"].([]any)
+	runs[0].(map[string]any)["latency_us"].(map[string]any)["p99"] = 1.0 // a baseline 1µs p99 that the new run must cross
+	slow, _ := json.Marshal(base)
+	oldPath := filepath.Join(dir, "old.json")
+	os.WriteFile(oldPath, slow, 0o644)
+	code, stdout, _ = stampede(t, "compare", oldPath, filepath.Join(b, "results.json"), "-check", "p99<+10%")
+	if code != 3 || !strings.Contains(stdout, "memory: p99 is") {
+		t.Errorf("relative threshold: exit %d\n%s", code, stdout)
+	}
+	// report renders again from results.json alone.
+	again := filepath.Join(dir, "again")
+	code, _, stderr = stampede(t, "report", filepath.Join(b, "results.json"), "-out", again)
+	if code != 0 {
+		t.Fatalf("report: exit %d %s", code, stderr)
+	}
+	for _, f := range []string{"index.html", "summary.md", "latency.png", "memory.hlog", "bench.txt"} {
+		if _, err := os.Stat(filepath.Join(again, f)); err != nil {
+			t.Errorf("report wrote no %s", f)
+		}
 	}
 }
 
