@@ -33,10 +33,19 @@ const (
 	figH = 5 * vg.Inch
 )
 
-// Figures renders the report's plots from results alone.
-func Figures(res *bench.Results) ([]Figure, error) {
+// Figures renders the report's plots from results alone. A panic of the
+// plotting library becomes an error: a report must not crash the run whose
+// results it draws.
+func Figures(res *bench.Results) (figs []Figure, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			figs, err = nil, fmt.Errorf("plot: %v", r)
+		}
+	}()
 	runs := okRuns(res)
-	var figs []Figure
+	if len(runs) == 0 {
+		return nil, nil // no design completed: nothing to draw
+	}
 	for _, build := range []func([]*bench.TargetRun) (layout, error){
 		latencyPlot, timelinePlot, correctnessPlot, outcomePlot,
 	} {
@@ -99,6 +108,13 @@ func render(l layout, format string) ([]byte, error) {
 		side.YOffs = -vg.Millimeter * 8
 		side.Draw(draw.Crop(dc, figW-legendWidth, 0, 0, 0))
 		dc = draw.Crop(dc, 0, -legendWidth, 0, 0)
+	}
+	for _, row := range grid {
+		for _, p := range row {
+			if p != nil {
+				safeLogRange(p)
+			}
+		}
 	}
 	rows, cols := len(grid), len(grid[0])
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
@@ -209,6 +225,9 @@ func latencyPlot(runs []*bench.TargetRun) (layout, error) {
 			series = append(series, r.Target+" "+kind.name)
 		}
 	}
+	if len(series) == 0 {
+		linearEmpty(p)
+	}
 	p.Add(plotter.NewGrid())
 	return layout{name: "latency", title: title, grid: [][]*plot.Plot{{p}}, series: series, legendOf: p}, nil
 }
@@ -263,6 +282,9 @@ func timelinePlot(runs []*bench.TargetRun) (layout, error) {
 		series = append(series, r.Target)
 	}
 	thr.Y.Min = 0
+	if len(series) == 0 {
+		linearEmpty(p99)
+	}
 	thr.Add(plotter.NewGrid())
 	p99.Add(plotter.NewGrid())
 	return layout{name: "timeline", title: title, grid: [][]*plot.Plot{{thr}, {p99}}, series: series, legendOf: thr}, nil
@@ -391,4 +413,24 @@ func lowest(p *plot.Plot) float64 {
 		return 0.01
 	}
 	return 0
+}
+
+// linearEmpty gives a plot without data a linear axis: a log axis has no
+// range to draw.
+func linearEmpty(p *plot.Plot) {
+	p.Y.Scale = plot.LinearScale{}
+	p.Y.Tick.Marker = plot.DefaultTicks{}
+	p.Y.Min, p.Y.Max = 0, 1
+}
+
+// safeLogRange keeps a log axis drawable: a positive range that is not a
+// single value (which the axis would pad below zero).
+func safeLogRange(p *plot.Plot) {
+	if _, ok := p.Y.Scale.(plot.LogScale); !ok {
+		return
+	}
+	p.Y.Min = math.Max(p.Y.Min, 0.001)
+	if p.Y.Max < p.Y.Min*1.5 {
+		p.Y.Min, p.Y.Max = p.Y.Min/10, math.Max(p.Y.Max, p.Y.Min)*10
+	}
 }

@@ -305,3 +305,35 @@ func TestWriteAll(t *testing.T) {
 		t.Error("a failed run got a .hgrm")
 	}
 }
+
+// Reports render whatever the results: no design completed, or one that
+// answered nothing before it was interrupted.
+func TestFiguresWithoutData(t *testing.T) {
+	res := fixture()
+	res.Runs = res.Runs[3:] // only the failed one
+	if err := WriteAll(t.TempDir(), res); err != nil {
+		t.Fatalf("only a failed run: %v", err)
+	}
+	empty := fixture()
+	for _, r := range empty.Runs[:3] {
+		r.Histograms = bench.Histograms{}
+		r.Timeline = nil
+		r.SoldOutAtS = nil
+	}
+	figs, err := Figures(empty)
+	if err != nil || len(figs) != 4 {
+		t.Fatalf("runs without data: %d figures, %v", len(figs), err)
+	}
+	// An interrupted run: one second, one p99, one latency value.
+	short := fixture()
+	for _, r := range short.Runs[:3] {
+		r.Timeline = r.Timeline[:1]
+		h := hdrhistogram.New(1, 1000, 3)
+		h.RecordValue(7)
+		b, _ := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		r.Histograms = bench.Histograms{Response: base64.StdEncoding.EncodeToString(b), Service: base64.StdEncoding.EncodeToString(b)}
+	}
+	if figs, err := Figures(short); err != nil || len(figs) != 4 {
+		t.Fatalf("a one-second run: %d figures, %v", len(figs), err)
+	}
+}

@@ -117,7 +117,7 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if code, _, stderr := stampede(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "accepted: run, targets, scenarios") {
+	if code, _, stderr := stampede(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "accepted: run, report, compare, targets, scenarios") {
 		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -288,8 +288,8 @@ func TestChecksAndCompare(t *testing.T) {
 func TestSIGINT(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "report")
 	cmd := exec.Command(binary(t), "run", "-targets", "memory,memory-racy", "-scenario", "steady", "-out", out)
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestSIGINT(t *testing.T) {
 		}
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Errorf("exit: %v, want code 1", err)
+			t.Errorf("exit: %v, want code 1; stderr:\n%s", err, stderr.String())
 		}
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
