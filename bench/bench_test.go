@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// BenchmarkWorkerLoop measures the harness alone: one worker sending
+// BenchmarkEngine measures the harness alone: one worker sending
 // orders that are all due, to a design that confirms at once. Each op is
 // one order: schedule lookup, order derivation, attempt context, two clock
 // reads, histogram and per-second records. It must not allocate.
-func BenchmarkWorkerLoop(b *testing.B) {
+func BenchmarkEngine(b *testing.B) {
 	sc := testScenario(float64(max(b.N, 1)), time.Second, 1)
 	sc.Client.Timeout = Duration(2 * time.Second) // the deadline path, as in flash-crowd
 	p := NewPlan(sc)
