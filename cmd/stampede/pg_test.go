@@ -102,20 +102,7 @@ func TestSIGINTStopsPostgres(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("no embedded server appeared under %s; stderr: %s", tmp, stderr.String())
 	}
-	time.Sleep(2 * time.Second) // into the crowd: the test's input, not a race fix
-	sent := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-		if took := time.Since(sent); took > 2*time.Second {
-			t.Errorf("exited %s after SIGINT, want within 2s", took)
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("no exit 20s after SIGINT")
-	}
+	interruptInTheCrowd(t, cmd)
 	if left := postgresProcessesUnder(tmp); len(left) > 0 {
 		t.Errorf("processes left running: %q", left)
 	}
@@ -131,6 +118,26 @@ func TestSIGINTStopsPostgres(t *testing.T) {
 	}
 	if n, _ := lookup(m, "runs.0.orders.attempts"); n == nil || n.(float64) < 100 {
 		t.Errorf("attempts %v: the partial results hold no orders", n)
+	}
+}
+
+// interruptInTheCrowd lets a started run go 2s into its crowd, sends it
+// SIGINT, and checks that it exits within 2s.
+func interruptInTheCrowd(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	time.Sleep(2 * time.Second) // into the crowd: the test's input, not a race fix
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		if took := time.Since(sent); took > 2*time.Second {
+			t.Errorf("exited %s after SIGINT, want within 2s", took)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit 20s after SIGINT")
 	}
 }
 
@@ -266,20 +273,7 @@ func TestSIGINTStopsNATS(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("no embedded nats-server store appeared under %s; stderr: %s", tmp, stderr.String())
 	}
-	time.Sleep(2 * time.Second) // into the crowd: the test's input, not a race fix
-	sent := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-		if took := time.Since(sent); took > 2*time.Second {
-			t.Errorf("exited %s after SIGINT, want within 2s", took)
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("no exit 20s after SIGINT")
-	}
+	interruptInTheCrowd(t, cmd)
 	if d := natsDirs(); len(d) > 0 {
 		t.Errorf("stores left behind: %v", d)
 	}
