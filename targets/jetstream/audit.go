@@ -13,7 +13,18 @@ import (
 
 // Audit reads the whole stream (for jetstream-kv, every revision in the
 // bucket): units sold per product, and how many sales each order id has.
+// A read that a cluster's passing unavailability breaks starts again.
 func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
+	var a targets.Audit
+	err := retry(ctx, func(tctx context.Context) error {
+		var err error
+		a, err = t.readAll(ctx)
+		return err
+	})
+	return a, err
+}
+
+func (t *Target) readAll(ctx context.Context) (targets.Audit, error) {
 	a := targets.Audit{Sold: make([]int64, t.stock.Products)}
 	st, err := t.js.Stream(ctx, t.stream)
 	if err != nil {

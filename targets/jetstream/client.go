@@ -26,6 +26,43 @@ func (c *client) Close() error {
 	return nil
 }
 
+// errCodeMsgIDInProcess is nats-server's 10158, "duplicate message id is in
+// process": a replicated stream is still deciding the twin of this order.
+const errCodeMsgIDInProcess = 10158
+
+func isMsgIDInProcess(err error) bool {
+	var apiErr *natsjs.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMsgIDInProcess
+}
+
+// transient reports an error of JetStream's API that a retry may clear: no
+// server answered yet (a cluster electing a leader), a timeout, a 503.
+func transient(err error) bool {
+	var apiErr *natsjs.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, natsjs.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &apiErr) && apiErr.Code == 503)
+}
+
+// retry runs f until it succeeds, fails for good, or 30s have passed, each
+// try bounded to 5s: for the setup and the audit, not for sales.
+func retry(ctx context.Context, f func(ctx context.Context) error) error {
+	giveUp := time.Now().Add(30 * time.Second)
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := f(tctx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(giveUp) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // isWrongLastSeq reports a rejected expectation: code 10071, or 10164 from
 // a replicated stream.
 func isWrongLastSeq(err error) bool {
@@ -54,11 +91,14 @@ func failed(ctx context.Context, err error, conflicts int32) targets.Reply {
 }
 
 // work is the application's time between deciding and publishing.
-func (c *client) work(ctx context.Context) error {
-	if c.t.appTime <= 0 {
+func (c *client) work(ctx context.Context) error { return pause(ctx, c.t.appTime) }
+
+// pause waits d, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(c.t.appTime)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -135,6 +175,13 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 			}
 		}
 		if err != nil {
+			if isMsgIDInProcess(err) { // the twin is being decided: ask again shortly
+				conflicts++
+				if werr := pause(ctx, time.Millisecond); werr != nil {
+					return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
+				}
+				continue
+			}
 			if isWrongLastSeq(err) { // a stale view: refresh and decide again
 				conflicts++
 				if rerr := c.refresh(ctx, o.Product); rerr != nil {

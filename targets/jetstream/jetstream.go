@@ -185,22 +185,36 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	}
 	t.stream = "STAMPEDE_" + upperName(t.name)
 	t.prefix = "stampede." + t.name + ".p."
-	if err := t.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
+	// Deleting, not purging: a purge would keep the duplicate window.
+	if err := retry(ctx, func(ctx context.Context) error {
+		if err := t.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
+			return err
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("delete stream %s: %w", t.stream, err)
 	}
-	// Deleting, not purging: a purge would keep the duplicate window.
-	if _, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
-		Name: t.stream, Subjects: []string{t.prefix + ">"}, Storage: natsjs.FileStorage,
-		Replicas: t.replicas, AllowDirect: true, Duplicates: dupWindow,
+	if err := retry(ctx, func(ctx context.Context) error {
+		_, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
+			Name: t.stream, Subjects: []string{t.prefix + ">"}, Storage: natsjs.FileStorage,
+			Replicas: t.replicas, AllowDirect: true, Duplicates: dupWindow,
+		})
+		return err
 	}); err != nil {
 		return fmt.Errorf("create stream %s: %w", t.stream, err)
 	}
 	for p := range s.Products {
-		ack, err := t.js.Publish(ctx, t.subject(p), []byte(stockPayload(s.Capacity)))
-		if err != nil {
+		// A message id makes the retry of a timed-out publish harmless.
+		id := fmt.Sprintf("stock-%d", p)
+		if err := retry(ctx, func(ctx context.Context) error {
+			ack, err := t.js.Publish(ctx, t.subject(p), []byte(stockPayload(s.Capacity)), natsjs.WithMsgID(id))
+			if err == nil {
+				t.initial[p] = state{seq: ack.Sequence, left: s.Capacity}
+			}
+			return err
+		}); err != nil {
 			return fmt.Errorf("stock product %d: %w", p, err)
 		}
-		t.initial[p] = state{seq: ack.Sequence, left: s.Capacity}
 	}
 	return nil
 }
@@ -208,34 +222,53 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 func (t *Target) setupKV(ctx context.Context, s targets.Stock) error {
 	t.bucket = "STAMPEDE_" + upperName(t.name)
 	t.stream = "KV_" + t.bucket
-	if err := t.js.DeleteKeyValue(ctx, t.bucket); err != nil && !errors.Is(err, natsjs.ErrBucketNotFound) {
+	if err := retry(ctx, func(ctx context.Context) error {
+		if err := t.js.DeleteKeyValue(ctx, t.bucket); err != nil && !errors.Is(err, natsjs.ErrBucketNotFound) {
+			return err
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("delete bucket %s: %w", t.bucket, err)
 	}
-	if _, err := t.js.CreateKeyValue(ctx, natsjs.KeyValueConfig{
-		Bucket: t.bucket, History: 64, Storage: natsjs.FileStorage, Replicas: t.replicas,
+	var b natsjs.KeyValue
+	if err := retry(ctx, func(ctx context.Context) error {
+		if _, err := t.js.CreateKeyValue(ctx, natsjs.KeyValueConfig{
+			Bucket: t.bucket, History: 64, Storage: natsjs.FileStorage, Replicas: t.replicas,
+		}); err != nil && !errors.Is(err, natsjs.ErrBucketExists) {
+			return err
+		}
+		// Keep every revision, not the last 64, so the audit can read each sale.
+		st, err := t.js.Stream(ctx, t.stream)
+		if err != nil {
+			return err
+		}
+		cfg := st.CachedInfo().Config
+		cfg.MaxMsgsPerSubject = 1 << 40
+		if _, err := t.js.UpdateStream(ctx, cfg); err != nil {
+			return err
+		}
+		b, err = t.js.KeyValue(ctx, t.bucket)
+		return err
 	}); err != nil {
 		return fmt.Errorf("create bucket %s: %w", t.bucket, err)
 	}
-	// Keep every revision, not the last 64, so the audit can read each sale.
-	st, err := t.js.Stream(ctx, t.stream)
-	if err != nil {
-		return err
-	}
-	cfg := st.CachedInfo().Config
-	cfg.MaxMsgsPerSubject = 1 << 40
-	if _, err := t.js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("keep every revision of %s: %w", t.bucket, err)
-	}
-	b, err := t.js.KeyValue(ctx, t.bucket)
-	if err != nil {
-		return err
-	}
 	for p := range s.Products {
-		rev, err := b.Create(ctx, kvKey(p), []byte(stockPayload(s.Capacity)))
-		if err != nil {
+		if err := retry(ctx, func(ctx context.Context) error {
+			rev, err := b.Create(ctx, kvKey(p), []byte(stockPayload(s.Capacity)))
+			if errors.Is(err, natsjs.ErrKeyExists) { // a retried create that had landed
+				e, gerr := b.Get(ctx, kvKey(p))
+				if gerr != nil {
+					return gerr
+				}
+				rev, err = e.Revision(), nil
+			}
+			if err == nil {
+				t.initial[p] = state{seq: rev, left: s.Capacity}
+			}
+			return err
+		}); err != nil {
 			return fmt.Errorf("stock product %d: %w", p, err)
 		}
-		t.initial[p] = state{seq: rev, left: s.Capacity}
 	}
 	return nil
 }
