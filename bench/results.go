@@ -293,16 +293,6 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 	return res
 }
 
-// WriteJSON writes v as indented JSON to path through a temporary file in
-// the same directory and a rename, so a reader never sees half a file.
-func WriteJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return WriteFileAtomic(path, append(b, '\n'))
-}
-
 // WriteFileAtomic writes b to path through a temporary file and a rename.
 func WriteFileAtomic(path string, b []byte) error {
 	dir := filepath.Dir(path)

@@ -103,21 +103,26 @@ func TestSIGINTStopsPostgres(t *testing.T) {
 		t.Fatalf("no embedded server appeared under %s; stderr: %s", tmp, stderr.String())
 	}
 	interruptInTheCrowd(t, cmd)
-	if left := postgresProcessesUnder(tmp); len(left) > 0 {
-		t.Errorf("processes left running: %q", left)
-	}
-	entries, _ := os.ReadDir(tmp)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "stampede-pg-") {
-			t.Errorf("the server's directory %s was left behind", e.Name())
-		}
-	}
+	assertNoPostgresLeft(t, tmp)
 	m := readJSON(t, filepath.Join(out, "results.json"))
 	if i, _ := lookup(m, "interrupted"); i != true {
 		t.Errorf("interrupted = %v, want true", i)
 	}
 	if n, _ := lookup(m, "runs.0.orders.attempts"); n == nil || n.(float64) < 100 {
 		t.Errorf("attempts %v: the partial results hold no orders", n)
+	}
+}
+
+// assertNoPostgresLeft checks that no process and no server directory of
+// an embedded PostgreSQL remain under tmp.
+func assertNoPostgresLeft(t *testing.T, tmp string) {
+	t.Helper()
+	if left := postgresProcessesUnder(tmp); len(left) > 0 {
+		t.Errorf("processes left running: %q", left)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "stampede-pg-*"))
+	for _, d := range dirs {
+		t.Errorf("the server's directory %s was left behind", d)
 	}
 }
 
@@ -241,15 +246,7 @@ func TestRunAsNormalUser(t *testing.T) {
 	if !strings.Contains(string(b), "sqlcounter-noidem") {
 		t.Errorf("no summary:\n%s", b)
 	}
-	if left := postgresProcessesUnder(tmp); len(left) > 0 {
-		t.Errorf("processes left running: %q", left)
-	}
-	entries, _ := os.ReadDir(tmp)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "stampede-pg-") {
-			t.Errorf("the server's directory %s was left behind", e.Name())
-		}
-	}
+	assertNoPostgresLeft(t, tmp)
 }
 
 // Ctrl-C in the middle of a JetStream run: the in-process servers stop with

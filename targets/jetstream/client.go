@@ -77,7 +77,7 @@ func isWrongLastSeq(err error) bool {
 // failed turns a publish or read error into a reply: a timeout or a lost
 // connection leaves the outcome unknown (the message may be stored); an
 // API error is a definite failure.
-func failed(ctx context.Context, err error, conflicts int32) targets.Reply {
+func failed(err error, conflicts int32) targets.Reply {
 	var apiErr *natsjs.APIError
 	switch {
 	case errors.As(err, &apiErr):
@@ -85,7 +85,6 @@ func failed(ctx context.Context, err error, conflicts int32) targets.Reply {
 	case errors.Is(err, nats.ErrNoResponders):
 		return targets.Reply{Outcome: targets.Error, Err: err, Conflicts: conflicts}
 	default:
-		_ = ctx
 		return targets.Reply{Outcome: targets.Unknown, Err: err, Conflicts: conflicts}
 	}
 }
@@ -145,7 +144,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	var conflicts int32
 	if c.t.v == noExpect { // read, then decide
 		if err := c.refresh(ctx, o.Product); err != nil {
-			return failed(ctx, err, 0)
+			return failed(err, 0)
 		}
 	}
 	worked := false
@@ -185,11 +184,11 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 			if isWrongLastSeq(err) { // a stale view: refresh and decide again
 				conflicts++
 				if rerr := c.refresh(ctx, o.Product); rerr != nil {
-					return failed(ctx, rerr, conflicts)
+					return failed(rerr, conflicts)
 				}
 				continue
 			}
-			return failed(ctx, err, conflicts)
+			return failed(err, conflicts)
 		}
 		if dup { // a resubmission: the original sale stands
 			return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}

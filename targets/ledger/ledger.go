@@ -213,7 +213,7 @@ func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{t: t, c: c}, nil
+	return &client{Conn: c, t: t}, nil
 }
 
 // Audit stops the reconciler, reconciles a last time (ledger-reconcile),
@@ -269,14 +269,10 @@ func (t *Target) Close() error {
 	return nil
 }
 
+// client is one worker's connection (its Close gives it back).
 type client struct {
+	*postgres.Conn
 	t *Target
-	c *postgres.Conn
-}
-
-func (c *client) Close() error {
-	c.c.Release()
-	return nil
 }
 
 // errGaveUp is the Err of an order whose serializable retries ran out of
@@ -285,7 +281,7 @@ var errGaveUp = errors.New("ledger: gave up retrying serialization failures")
 
 // Buy sells one order: read the stock, append the sale if enough.
 func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
-	conn, err := c.c.Get(ctx)
+	conn, err := c.Get(ctx)
 	if err != nil {
 		return postgres.Failed(ctx, err)
 	}

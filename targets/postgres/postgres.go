@@ -226,6 +226,12 @@ func (c *Conn) Release() {
 	}
 }
 
+// Close gives the connection back; a design's client embeds Conn for it.
+func (c *Conn) Close() error {
+	c.Release()
+	return nil
+}
+
 // SQLSTATE codes the designs act on.
 const (
 	UniqueViolation      = "23505"

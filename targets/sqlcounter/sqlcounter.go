@@ -172,7 +172,7 @@ func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{t: t, c: c}, nil
+	return &client{Conn: c, t: t}, nil
 }
 
 // Audit reads the stock rows and the orders.
@@ -209,14 +209,10 @@ func (t *Target) Close() error {
 	return nil
 }
 
+// client is one worker's connection (its Close gives it back).
 type client struct {
+	*postgres.Conn
 	t *Target
-	c *postgres.Conn
-}
-
-func (c *client) Close() error {
-	c.c.Release()
-	return nil
 }
 
 // errUndecided is the Err of a reply whose order was claimed by a twin
@@ -225,7 +221,7 @@ var errUndecided = errors.New("sqlcounter: order claimed but undecided")
 
 // Buy sells one order.
 func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
-	conn, err := c.c.Get(ctx)
+	conn, err := c.Get(ctx)
 	if err != nil {
 		return postgres.Failed(ctx, err)
 	}
