@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/stampede-bench/stampede/internal/evloop"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -31,7 +34,16 @@ type Options struct {
 	// AuditTimeout bounds reading the system of record after the run
 	// (default 30s).
 	AuditTimeout time.Duration
+	// Goroutines runs every worker on a goroutine of its own even where
+	// the design offers an event-loop client (targets.LoopTarget).
+	Goroutines bool
 }
+
+// Client modes, as results.json's info.settings.client names them.
+const (
+	ClientLoop       = "event loop"
+	ClientGoroutines = "goroutines"
+)
 
 // per-order reply flags, one byte per order, updated with atomic ORs.
 const (
@@ -79,6 +91,8 @@ type worker struct {
 	rec     *recorder
 	ctx     *attemptCtx
 	sleeper *sleeper
+	// loop is set when the worker runs as a task of an event loop.
+	loop *evloop.Loop
 }
 
 // submit runs one submission of order idx: its attempts, retries included.
@@ -115,7 +129,7 @@ func (w *worker) submit(idx uint32, intended, sent int64) {
 			o.Attempt++
 			w.rec.retries++
 			if r.backoff > 0 {
-				time.Sleep(r.backoff)
+				w.pause(r.backoff)
 			}
 			sent = r.since()
 			continue
@@ -144,6 +158,15 @@ func (w *worker) buy(o targets.Order, deadline time.Time) targets.Reply {
 	rep := w.client.Buy(ctx, o)
 	cancel()
 	return rep
+}
+
+// pause sleeps for d, through the loop when the worker is one of its tasks.
+func (w *worker) pause(d time.Duration) {
+	if w.loop != nil {
+		w.loop.Sleep(d)
+		return
+	}
+	time.Sleep(d)
 }
 
 // noteSoldOut marks a product sold out: a one-ticket order was refused.
@@ -220,7 +243,7 @@ func (w *worker) closedLoop() {
 			w.submit(idx, now, now)
 		}
 		if r.think > 0 {
-			time.Sleep(r.think)
+			w.pause(r.think)
 		}
 	}
 }
@@ -243,9 +266,30 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	r := newRun(plan)
+	// Closed-loop users of a design that offers it run as tasks of one
+	// event loop; everything else gets a goroutine per worker.
+	var loop *evloop.Loop
+	if _, ok := t.(targets.LoopTarget); ok && sc.Closed() && !opt.Goroutines {
+		l, err := evloop.New()
+		if err == nil {
+			loop = l
+			defer loop.Close()
+		}
+	}
 	workers := make([]*worker, nWorkers)
 	for i := range workers {
-		c, err := t.NewClient(ctx, i)
+		var c targets.Client
+		var err error
+		if loop != nil {
+			c, err = t.(targets.LoopTarget).NewLoopClient(ctx, i, loop)
+			if i == 0 && errors.Is(err, targets.ErrNoLoop) {
+				loop.Close()
+				loop = nil
+			}
+		}
+		if loop == nil {
+			c, err = t.NewClient(ctx, i)
+		}
 		if err != nil {
 			for _, w := range workers[:i] {
 				_ = w.client.Close()
@@ -254,6 +298,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 			return nil, fmt.Errorf("%s: client %d: %w", name, i, err)
 		}
 		workers[i] = r.newWorker(runCtx, i, c, limit)
+		workers[i].loop = loop
 	}
 	// Cancelling the run cancels every attempt in flight.
 	stopCancel := context.AfterFunc(runCtx, func() {
@@ -261,22 +306,40 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 		for _, w := range workers {
 			w.ctx.cancel(context.Cause(runCtx))
 		}
+		if loop != nil {
+			loop.Cancel()
+		}
 	})
 	defer stopCancel()
 
 	var wg sync.WaitGroup
+	var loopErr error
 	r.began = time.Now()
 	started := r.began
-	for _, w := range workers {
+	if loop != nil {
+		for _, w := range workers {
+			loop.Go(w.closedLoop)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if sc.Closed() {
-				w.closedLoop()
-			} else {
-				w.openLoop()
+			loopErr = loop.Run()
+			if loopErr != nil {
+				cancelRun()
 			}
 		}()
+	} else {
+		for _, w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if sc.Closed() {
+					w.closedLoop()
+				} else {
+					w.openLoop()
+				}
+			}()
+		}
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
@@ -286,6 +349,9 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	for _, w := range workers {
 		_ = w.client.Close()
 		w.sleeper.close()
+	}
+	if loopErr != nil {
+		return nil, fmt.Errorf("%s: %w", name, loopErr)
 	}
 
 	auditTimeout := opt.AuditTimeout
@@ -298,7 +364,16 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	if err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
 	}
-	res := collect(name, t.Info(), plan, r, workers, elapsed, soldOutAt)
+	info := t.Info()
+	info.Settings = maps.Clone(info.Settings)
+	if info.Settings == nil {
+		info.Settings = map[string]string{}
+	}
+	info.Settings["client"] = ClientGoroutines
+	if loop != nil {
+		info.Settings["client"] = ClientLoop
+	}
+	res := collect(name, info, plan, r, workers, elapsed, soldOutAt)
 	if res.Checks, err = check(stock, plan.Orders, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
 	}

@@ -97,6 +97,7 @@ func TestBadInput(t *testing.T) {
 		{"bad -opt value", []string{"-targets", "memory", "-scenario", small, "-opt", "memory.rtt=slow"}, []string{"memory.rtt=slow", "duration"}},
 		{"unknown flag", []string{"-targets", "memory", "-scenario", small, "-turbo"}, []string{"-turbo", "stampede run -h"}},
 		{"bad progress", []string{"-targets", "memory", "-scenario", small, "-progress", "loud"}, []string{"-progress", "auto, on, off"}},
+		{"bad client", []string{"-targets", "memory", "-scenario", small, "-client", "threads"}, []string{"-client", "auto, goroutines"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")

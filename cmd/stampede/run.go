@@ -45,6 +45,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	workers := fs.Int("workers", 0, "override the number of open-loop sending goroutines (most attempts in flight)")
 	seed := fs.Uint64("seed", 0, "override the scenario's seed")
 	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
+	clientMode := fs.String("client", "auto", "how closed-loop users run: auto (as tasks of one event loop where the design offers it, else a goroutine each), goroutines")
 	var checks multiFlag
 	fs.Var(&checks, "check", "a threshold to hold, such as p99<50ms or memory:oversold==0: "+reports.Grammar+" (repeatable; exit 3 when crossed)")
 	baselinePath := fs.String("baseline", "", "an earlier results.json for relative thresholds (p99<+10%)")
@@ -95,6 +96,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if *clientMode != "auto" && *clientMode != "goroutines" {
+		return usagef("run: -client %q: accepted: auto, goroutines", *clientMode)
+	}
 	parsedChecks, err := parseChecks(checks)
 	if err != nil {
 		return err
@@ -136,7 +140,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	plan := bench.NewPlan(sc)
 	res := bench.NewResults(sc, time.Now())
-	var ropt bench.Options
+	ropt := bench.Options{Goroutines: *clientMode == "goroutines"}
 	var failed []string
 	for i, reg := range regs {
 		if ctx.Err() != nil {

@@ -47,6 +47,12 @@ func Scenario(t testing.TB, name string) *bench.Scenario {
 // figures.
 func Run(t testing.TB, name string, sc *bench.Scenario, opts ...string) *bench.TargetRun {
 	t.Helper()
+	return RunOptions(t, name, sc, bench.Options{}, opts...)
+}
+
+// RunOptions is Run with the engine's options.
+func RunOptions(t testing.TB, name string, sc *bench.Scenario, bopt bench.Options, opts ...string) *bench.TargetRun {
+	t.Helper()
 	regs, cfgs, err := targets.Resolve([]string{name}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,7 @@ func Run(t testing.TB, name string, sc *bench.Scenario, opts ...string) *bench.T
 		t.Fatal(err)
 	}
 	defer tgt.Close()
-	res, err := bench.Run(context.Background(), name, tgt, bench.NewPlan(sc), bench.Options{})
+	res, err := bench.Run(context.Background(), name, tgt, bench.NewPlan(sc), bopt)
 	if err != nil {
 		t.Fatalf("%v (the embedded servers need scripts/setup for PostgreSQL; nats-server runs in-process)", err)
 	}

@@ -253,6 +253,8 @@ func Code(err error) string {
 // connection leaves the outcome unknown, unless nothing was sent.
 func Failed(ctx context.Context, err error) targets.Reply {
 	switch {
+	case errors.Is(err, ErrNotSent):
+		return targets.Reply{Outcome: targets.Error, Err: err}
 	case Code(err) != "":
 		return targets.Reply{Outcome: targets.Error, Err: err}
 	case ctx.Err() != nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

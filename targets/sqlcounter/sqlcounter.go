@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stampede-bench/stampede/internal/evloop"
 	"github.com/stampede-bench/stampede/targets"
 	"github.com/stampede-bench/stampede/targets/postgres"
 )
@@ -175,6 +176,39 @@ func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	return &client{Conn: c, t: t}, nil
 }
 
+// NewLoopClient returns sqlcounter-noidem's client for a task of an event
+// loop: the same statement, over postgres.Wire. The other variants have
+// none (targets.ErrNoLoop).
+func (t *Target) NewLoopClient(ctx context.Context, _ int, loop *evloop.Loop) (targets.Client, error) {
+	if t.v != noIdem {
+		return nil, targets.ErrNoLoop
+	}
+	w, err := t.db.Wire(ctx, loop)
+	if err != nil {
+		return nil, err
+	}
+	return &loopClient{w}, nil
+}
+
+// loopClient is sqlcounter-noidem's client on an event loop.
+type loopClient struct{ *postgres.Wire }
+
+// Buy sells one order with the conditional UPDATE.
+func (c *loopClient) Buy(ctx context.Context, o targets.Order) targets.Reply {
+	n, err := c.Exec(ctx, stmtNoIdem, int64(o.ID), int64(o.Product), o.Quantity)
+	if err != nil {
+		return postgres.Failed(ctx, err)
+	}
+	return noIdemReply(n)
+}
+
+func noIdemReply(rowsAffected int64) targets.Reply {
+	if rowsAffected == 1 {
+		return targets.Reply{Outcome: targets.Confirmed}
+	}
+	return targets.Reply{Outcome: targets.SoldOut}
+}
+
 // Audit reads the stock rows and the orders.
 func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
 	a := targets.Audit{Sold: make([]int64, t.stock.Products)}
@@ -232,10 +266,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 		if err != nil {
 			return postgres.Failed(ctx, err)
 		}
-		if tag.RowsAffected() == 1 {
-			return targets.Reply{Outcome: targets.Confirmed}
-		}
-		return targets.Reply{Outcome: targets.SoldOut}
+		return noIdemReply(tag.RowsAffected())
 	case forUpdate:
 		return c.buyForUpdate(ctx, conn, id, o)
 	}
