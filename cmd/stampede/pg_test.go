@@ -84,32 +84,46 @@ func postgresProcessesUnder(dir string) []string {
 // Ctrl-C in the middle of a run of SQL designs: the command exits within
 // 2s, writes partial results, and leaves no server and no directory.
 func TestSIGINTStopsPostgres(t *testing.T) {
-	tmp := openDir(t)
-	out := filepath.Join(tmp, "report")
-	cmd := exec.Command(binary(t), "run", "-targets", "sqlcounter,ledger", "-scenario", "flash-crowd", "-out", out)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the embedded server is up and the run under way.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(postgresProcessesUnder(tmp)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(postgresProcessesUnder(tmp)) == 0 {
-		cmd.Process.Kill()
-		t.Fatalf("no embedded server appeared under %s; stderr: %s", tmp, stderr.String())
-	}
-	interruptInTheCrowd(t, cmd)
-	assertNoPostgresLeft(t, tmp)
-	m := readJSON(t, filepath.Join(out, "results.json"))
-	if i, _ := lookup(m, "interrupted"); i != true {
-		t.Errorf("interrupted = %v, want true", i)
-	}
-	if n, _ := lookup(m, "runs.0.orders.attempts"); n == nil || n.(float64) < 100 {
-		t.Errorf("attempts %v: the partial results hold no orders", n)
+	for _, c := range []struct {
+		name   string
+		args   []string
+		client string // the first run's info.settings.client
+	}{
+		{"flash-crowd", []string{"-targets", "sqlcounter,ledger", "-scenario", "flash-crowd"}, "goroutines"},
+		{"event-loop", []string{"-targets", "sqlcounter-noidem", "-scenario", "hot-product", "-users", "16"}, "event loop"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tmp := openDir(t)
+			out := filepath.Join(tmp, "report")
+			cmd := exec.Command(binary(t), append(append([]string{"run"}, c.args...), "-out", out)...)
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until the embedded server is up and the run under way.
+			deadline := time.Now().Add(30 * time.Second)
+			for len(postgresProcessesUnder(tmp)) == 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(postgresProcessesUnder(tmp)) == 0 {
+				cmd.Process.Kill()
+				t.Fatalf("no embedded server appeared under %s; stderr: %s", tmp, stderr.String())
+			}
+			interruptInTheCrowd(t, cmd)
+			assertNoPostgresLeft(t, tmp)
+			m := readJSON(t, filepath.Join(out, "results.json"))
+			if i, _ := lookup(m, "interrupted"); i != true {
+				t.Errorf("interrupted = %v, want true", i)
+			}
+			if n, _ := lookup(m, "runs.0.orders.attempts"); n == nil || n.(float64) < 100 {
+				t.Errorf("attempts %v: the partial results hold no orders", n)
+			}
+			if cl, _ := lookup(m, "runs.0.info.settings.client"); cl != c.client {
+				t.Errorf("info.settings.client = %v, want %q", cl, c.client)
+			}
+		})
 	}
 }
 

@@ -204,3 +204,45 @@ func TestWireTimeoutThenLateAnswer(t *testing.T) {
 		t.Errorf("sold %d in %d orders; want 2 in 2: the unknown attempt applied late, the next one too", audit.Sold[0], len(recs))
 	}
 }
+
+// BenchmarkWireExec: sqlcounter-noidem's statement through the event-loop
+// wire client, one task, back to back. Allocations per op are the client's
+// own per-order cost (0 is the goal).
+func BenchmarkWireExec(b *testing.B) {
+	ctx := context.Background()
+	regs, cfgs, err := targets.Resolve([]string{"sqlcounter-noidem"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfgs[0].Backends = designtest.Env
+	tgt, err := regs[0].New(cfgs[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tgt.Close()
+	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: 1 << 40}); err != nil {
+		b.Fatal(err)
+	}
+	loop, err := evloop.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer loop.Close()
+	c, err := tgt.(targets.LoopTarget).NewLoopClient(ctx, 0, loop)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	loop.Go(func() {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if r := c.Buy(ctx, targets.Order{ID: targets.OrderID(i + 1), Product: 0, Quantity: 1, Attempt: 1}); r.Outcome != targets.Confirmed {
+				b.Fatalf("order %d: %v (%v)", i+1, r.Outcome, r.Err)
+			}
+		}
+	})
+	if err := loop.Run(); err != nil {
+		b.Fatal(err)
+	}
+}
