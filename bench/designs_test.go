@@ -76,16 +76,7 @@ func BenchmarkDesigns(b *testing.B) {
 
 func runDesign(b *testing.B, name string, plan *bench.Plan) *bench.TargetRun {
 	b.Helper()
-	regs, cfgs, err := targets.Resolve([]string{name}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfgs[0].Backends = designtest.Env
-	tgt, err := regs[0].New(cfgs[0])
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tgt.Close()
+	tgt := designtest.New(b, name)
 	r, err := bench.Run(context.Background(), name, tgt, plan, bench.Options{})
 	if err != nil {
 		if errors.Is(err, embedded.ErrNoPostgres) && os.Getenv("CI") != "true" {

@@ -43,15 +43,9 @@ func Scenario(t testing.TB, name string) *bench.Scenario {
 	return nil
 }
 
-// Run runs design name on sc with the given -opt pairs and returns its
-// figures.
-func Run(t testing.TB, name string, sc *bench.Scenario, opts ...string) *bench.TargetRun {
-	t.Helper()
-	return RunOptions(t, name, sc, bench.Options{}, opts...)
-}
-
-// RunOptions is Run with the engine's options.
-func RunOptions(t testing.TB, name string, sc *bench.Scenario, bopt bench.Options, opts ...string) *bench.TargetRun {
+// New makes design name with the given -opt pairs on Env's backends; the
+// test closes it when it ends.
+func New(t testing.TB, name string, opts ...string) targets.Target {
 	t.Helper()
 	regs, cfgs, err := targets.Resolve([]string{name}, opts)
 	if err != nil {
@@ -62,7 +56,21 @@ func RunOptions(t testing.TB, name string, sc *bench.Scenario, bopt bench.Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tgt.Close()
+	t.Cleanup(func() { tgt.Close() })
+	return tgt
+}
+
+// Run runs design name on sc with the given -opt pairs and returns its
+// figures.
+func Run(t testing.TB, name string, sc *bench.Scenario, opts ...string) *bench.TargetRun {
+	t.Helper()
+	return RunOptions(t, name, sc, bench.Options{}, opts...)
+}
+
+// RunOptions is Run with the engine's options.
+func RunOptions(t testing.TB, name string, sc *bench.Scenario, bopt bench.Options, opts ...string) *bench.TargetRun {
+	t.Helper()
+	tgt := New(t, name, opts...)
 	res, err := bench.Run(context.Background(), name, tgt, bench.NewPlan(sc), bopt)
 	if err != nil {
 		t.Fatalf("%v (the embedded servers need scripts/setup for PostgreSQL; nats-server runs in-process)", err)

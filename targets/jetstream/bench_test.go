@@ -18,17 +18,7 @@ import (
 // publish is the design's own overhead.
 func BenchmarkPublishVsBuy(b *testing.B) {
 	ctx := context.Background()
-	regs, cfgs, err := targets.Resolve([]string{"jetstream"}, []string{"jetstream.app_time=0s"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfgs[0].Backends = designtest.Env
-	tt, err := regs[0].New(cfgs[0])
-	if err != nil {
-		b.Fatal(err)
-	}
-	t := tt.(*Target)
-	defer t.Close()
+	t := designtest.New(b, "jetstream", "jetstream.app_time=0s").(*Target)
 	const products = 256 // 128 for each side, more than there are goroutines
 	if err := t.Setup(ctx, targets.Stock{Products: products, Capacity: 1 << 40}); err != nil {
 		b.Fatal(err)

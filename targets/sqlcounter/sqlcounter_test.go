@@ -125,16 +125,7 @@ func TestClosedLoopClients(t *testing.T) {
 // connection first reads that late answer, then gets its own.
 func TestWireTimeoutThenLateAnswer(t *testing.T) {
 	ctx := context.Background()
-	regs, cfgs, err := targets.Resolve([]string{"sqlcounter-noidem"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgs[0].Backends = designtest.Env
-	tgt, err := regs[0].New(cfgs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tgt.Close()
+	tgt := designtest.New(t, "sqlcounter-noidem")
 	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -210,16 +201,7 @@ func TestWireTimeoutThenLateAnswer(t *testing.T) {
 // own per-order cost (0 is the goal).
 func BenchmarkWireExec(b *testing.B) {
 	ctx := context.Background()
-	regs, cfgs, err := targets.Resolve([]string{"sqlcounter-noidem"}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfgs[0].Backends = designtest.Env
-	tgt, err := regs[0].New(cfgs[0])
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tgt.Close()
+	tgt := designtest.New(b, "sqlcounter-noidem")
 	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: 1 << 40}); err != nil {
 		b.Fatal(err)
 	}
