@@ -204,11 +204,12 @@ func TestCancelWakesEveryTask(t *testing.T) {
 		}
 		l.Go(func() { _, errs[i] = readByte(f, r, time.Time{}) })
 	}
-	l.Go(func() { l.Sleep(time.Hour) })
-	go func() {
-		time.Sleep(20 * time.Millisecond) // let the tasks park first
-		l.Cancel()
-	}()
+	// Tasks first run in the order they were added: when this one runs,
+	// the others are parked, and Cancel comes from another goroutine.
+	l.Go(func() {
+		go l.Cancel()
+		l.Sleep(time.Hour)
+	})
 	if err := runLoop(t, l, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
