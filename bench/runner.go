@@ -269,27 +269,29 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	// Closed-loop users of a design that offers it run as tasks of one
 	// event loop; everything else gets a goroutine per worker.
 	var loop *evloop.Loop
-	if _, ok := t.(targets.LoopTarget); ok && sc.Closed() && !opt.Goroutines {
-		l, err := evloop.New()
-		if err == nil {
+	lt, ok := t.(targets.LoopTarget)
+	if ok && sc.Closed() && !opt.Goroutines {
+		if l, err := evloop.New(); err == nil {
 			loop = l
-			defer loop.Close()
+			defer l.Close()
 		}
+	}
+	newClient := func(i int) (targets.Client, error) {
+		if loop != nil {
+			c, err := lt.NewLoopClient(ctx, i, loop)
+			// A variant without a loop client says so for its first
+			// worker: then none of them runs on the loop.
+			if i > 0 || !errors.Is(err, targets.ErrNoLoop) {
+				return c, err
+			}
+			loop.Close()
+			loop = nil
+		}
+		return t.NewClient(ctx, i)
 	}
 	workers := make([]*worker, nWorkers)
 	for i := range workers {
-		var c targets.Client
-		var err error
-		if loop != nil {
-			c, err = t.(targets.LoopTarget).NewLoopClient(ctx, i, loop)
-			if i == 0 && errors.Is(err, targets.ErrNoLoop) {
-				loop.Close()
-				loop = nil
-			}
-		}
-		if loop == nil {
-			c, err = t.NewClient(ctx, i)
-		}
+		c, err := newClient(i)
 		if err != nil {
 			for _, w := range workers[:i] {
 				_ = w.client.Close()
@@ -316,30 +318,26 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	var loopErr error
 	r.began = time.Now()
 	started := r.began
-	if loop != nil {
-		for _, w := range workers {
-			loop.Go(w.closedLoop)
+	for _, w := range workers {
+		body := w.openLoop
+		if sc.Closed() {
+			body = w.closedLoop
 		}
+		if loop != nil {
+			loop.Go(body)
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); body() }()
+	}
+	if loop != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loopErr = loop.Run()
-			if loopErr != nil {
+			if loopErr = loop.Run(); loopErr != nil {
 				cancelRun()
 			}
 		}()
-	} else {
-		for _, w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if sc.Closed() {
-					w.closedLoop()
-				} else {
-					w.openLoop()
-				}
-			}()
-		}
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()

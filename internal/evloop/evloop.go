@@ -248,27 +248,25 @@ func (l *Loop) Run() error {
 // it.
 func (l *Loop) wait(d time.Duration) (int, error) {
 	ms := int((d + time.Millisecond - 1) / time.Millisecond)
-	for {
-		var n int
-		var err error
-		if l.raw {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(l.ep),
-				uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(ms), 0, 0)
-			n = int(r)
-			if e != 0 {
-				err = e
-			}
-		} else {
-			n, err = unix.EpollWait(l.ep, l.evs, ms)
+	var n int
+	var err error
+	if l.raw {
+		r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(l.ep),
+			uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(ms), 0, 0)
+		n = int(r)
+		if e != 0 {
+			err = e
 		}
-		if err == unix.EINTR {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("evloop: epoll_wait: %w", err)
-		}
-		return n, nil
+	} else {
+		n, err = unix.EpollWait(l.ep, l.evs, ms)
 	}
+	switch {
+	case err == unix.EINTR:
+		return 0, nil // a signal: the caller goes round again
+	case err != nil:
+		return 0, fmt.Errorf("evloop: epoll_wait: %w", err)
+	}
+	return n, nil
 }
 
 // Close stops tasks that have not returned and releases the loop.

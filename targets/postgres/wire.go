@@ -44,12 +44,13 @@ type Wire struct {
 	exec    pgproto3.Execute
 	sync    pgproto3.Sync
 	params  [][]byte
-	bufs    [8][24]byte
+	args    []byte // the parameters' text, end to end
+	ends    []int  // where each parameter ends in args
 }
 
 // Wire opens a connection for one task of loop.
 func (db *DB) Wire(ctx context.Context, loop *evloop.Loop) (*Wire, error) {
-	w := &Wire{db: db, loop: loop, fd: -1, params: make([][]byte, 0, 8)}
+	w := &Wire{db: db, loop: loop, fd: -1}
 	w.rw.w = w
 	if err := w.dial(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -129,9 +130,16 @@ func (w *Wire) Exec(ctx context.Context, stmt string, args ...int64) (int64, err
 	if _, _, err := w.finish(); err != nil {
 		return 0, fmt.Errorf("%w: still reading an earlier answer: %w", ErrNotSent, err)
 	}
-	w.params = w.params[:0]
-	for i, a := range args {
-		w.params = append(w.params, strconv.AppendInt(w.bufs[i%len(w.bufs)][:0], a, 10))
+	// Format every parameter first, then slice: args may move as it grows.
+	w.args, w.ends, w.params = w.args[:0], w.ends[:0], w.params[:0]
+	for _, a := range args {
+		w.args = strconv.AppendInt(w.args, a, 10)
+		w.ends = append(w.ends, len(w.args))
+	}
+	start := 0
+	for _, end := range w.ends {
+		w.params = append(w.params, w.args[start:end])
+		start = end
 	}
 	w.bind.PreparedStatement = stmt
 	w.bind.Parameters = w.params

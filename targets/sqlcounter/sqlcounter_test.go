@@ -120,15 +120,35 @@ func TestClosedLoopClients(t *testing.T) {
 	}
 }
 
+// noIdemOnLoop sets up sqlcounter-noidem with one product of capacity
+// seats and returns it with a loop and the loop's client, released when
+// the test ends.
+func noIdemOnLoop(tb testing.TB, capacity int64) (targets.Target, *evloop.Loop, targets.Client) {
+	tb.Helper()
+	ctx := context.Background()
+	tgt := designtest.New(tb, "sqlcounter-noidem")
+	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: capacity}); err != nil {
+		tb.Fatal(err)
+	}
+	loop, err := evloop.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { loop.Close() })
+	c, err := tgt.(targets.LoopTarget).NewLoopClient(ctx, 0, loop)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return tgt, loop, c
+}
+
 // An attempt of the wire client that times out behind a row lock is
 // Unknown; once the lock goes, it applies, and the next attempt on the same
 // connection first reads that late answer, then gets its own.
 func TestWireTimeoutThenLateAnswer(t *testing.T) {
 	ctx := context.Background()
-	tgt := designtest.New(t, "sqlcounter-noidem")
-	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: 10}); err != nil {
-		t.Fatal(err)
-	}
+	tgt, loop, c := noIdemOnLoop(t, 10)
 	dsn, err := designtest.Env.Postgres(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -145,17 +165,6 @@ func TestWireTimeoutThenLateAnswer(t *testing.T) {
 	if _, err := tx.Exec(ctx, "SELECT 1 FROM "+postgres.SchemaName("sqlcounter-noidem")+".stock WHERE product = 0 FOR UPDATE"); err != nil {
 		t.Fatal(err)
 	}
-
-	loop, err := evloop.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer loop.Close()
-	c, err := tgt.(targets.LoopTarget).NewLoopClient(ctx, 0, loop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	timedOut, released := make(chan struct{}), make(chan error)
 	go func() {
 		<-timedOut
@@ -201,20 +210,7 @@ func TestWireTimeoutThenLateAnswer(t *testing.T) {
 // own per-order cost (0 is the goal).
 func BenchmarkWireExec(b *testing.B) {
 	ctx := context.Background()
-	tgt := designtest.New(b, "sqlcounter-noidem")
-	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: 1 << 40}); err != nil {
-		b.Fatal(err)
-	}
-	loop, err := evloop.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer loop.Close()
-	c, err := tgt.(targets.LoopTarget).NewLoopClient(ctx, 0, loop)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	_, loop, c := noIdemOnLoop(b, 1<<40)
 	loop.Go(func() {
 		b.ReportAllocs()
 		b.ResetTimer()
