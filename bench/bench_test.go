@@ -2,6 +2,9 @@ package bench
 
 import (
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -17,7 +20,6 @@ func BenchmarkEngine(b *testing.B) {
 	clear(p.at) // everything due at once: no waiting
 	r := newRun(p)
 	w := r.newWorker(context.Background(), 0, noopClient{}, time.Minute)
-	defer w.sleeper.close()
 	b.ReportAllocs()
 	r.began = time.Now()
 	b.ResetTimer()
@@ -27,4 +29,65 @@ func BenchmarkEngine(b *testing.B) {
 		b.Fatalf("%d attempts, want %d", got, len(p.at))
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
+}
+
+// Reports are written readable by all (0644 less the umask), not 0600 as
+// a temporary file is created.
+func TestWriteFileAtomicMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "results.json")
+	if err := WriteFileAtomic(p, []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 0o644 &^ umask(); fi.Mode().Perm() != want {
+		t.Errorf("mode %v, want %v", fi.Mode().Perm(), want)
+	}
+	if want := fs.FileMode(0o044); fi.Mode().Perm()&want != want&^umask() {
+		t.Errorf("mode %v: group and others cannot read the report", fi.Mode().Perm())
+	}
+}
+
+// A submission allocates nothing: the worker loop's claim, enforced rather
+// than only reported by BenchmarkEngine.
+func TestSubmitAllocatesNothing(t *testing.T) {
+	sc := testScenario(1000, time.Second, 1)
+	sc.Client.Timeout = Duration(2 * time.Second)
+	p := NewPlan(sc)
+	r := newRun(p)
+	w := r.newWorker(context.Background(), 0, noopClient{}, time.Minute)
+	r.began = time.Now()
+	w.submit(0, 0, r.since()) // the first confirmation's histogram is made up front; warm the rest
+	idx := uint32(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		idx = (idx + 1) % uint32(p.Orders)
+		now := r.since()
+		w.rec.send(now, now)
+		w.submit(idx, now, now)
+	}); n != 0 {
+		t.Errorf("%.1f allocations per submission, want 0", n)
+	}
+}
+
+// A sender waiting through the alarm allocates nothing either, and wakes
+// no earlier than asked.
+func TestAlarmWaitAllocatesNothing(t *testing.T) {
+	began := time.Now()
+	since := func() int64 { return int64(time.Since(began)) }
+	a := newAlarm(1, since)
+	if a == nil {
+		t.Skip("no alarm on this system: senders use time.Sleep")
+	}
+	defer a.close()
+	if n := testing.AllocsPerRun(200, func() {
+		when := since() + int64(50*time.Microsecond)
+		a.wait(0, when, 50*time.Microsecond)
+		if now := since(); now < when {
+			t.Fatalf("woke %dns early", when-now)
+		}
+	}); n != 0 {
+		t.Errorf("%.1f allocations per wait, want 0", n)
+	}
 }

@@ -19,9 +19,12 @@ import (
 //   - unresolved: orders that never got a definite answer, counted apart
 //     and never guessed; the audit tells how many applied.
 //
-// It also fills o.Submitted. It runs after the workers have stopped, so it
-// reads and writes the flags without atomics.
-func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) (Checks, error) {
+// It also fills o.Buyers, o.Submitted and o.NotSent: in open loop every
+// order of the plan is a buyer, sent or not; in closed loop the orders the
+// users placed. It runs after the workers have stopped, so it reads and
+// writes the flags without atomics.
+func check(stock targets.Stock, plan *Plan, r *run, a targets.Audit, o *Orders) (Checks, error) {
+	orders := plan.Orders
 	c := Checks{Capacity: stock.Total()}
 	for p, sold := range a.Sold {
 		c.Sold += sold
@@ -56,8 +59,19 @@ func check(stock targets.Stock, orders int, r *run, a targets.Audit, o *Orders) 
 	for idx := range orders {
 		f := r.flag(idx)
 		if f&(flagConfirmed|flagNo|flagUnknown) == 0 {
-			continue // never submitted
+			// Never sent: in open loop a buyer all the same (the run ended
+			// first, or its timeout ran out in the queue); in closed loop
+			// an order the users never reached, unless it expired.
+			if !plan.Scenario.Closed() || f&flagExpired != 0 {
+				o.Buyers++
+				o.NotSent++
+			}
+			if f&flagApplied != 0 {
+				c.Phantom++ // applied, though it never reached the design
+			}
+			continue
 		}
+		o.Buyers++
 		o.Submitted++
 		applied := f&flagApplied != 0
 		if f&flagConfirmed != 0 && f&flagNo != 0 {

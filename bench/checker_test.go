@@ -13,7 +13,8 @@ import (
 func TestCheck(t *testing.T) {
 	sc := testScenario(10, 1e9, 1)
 	sc.Stock = Stock{Products: 2, Capacity: 10}
-	r := newRun(&Plan{Scenario: sc, Orders: 8})
+	plan := &Plan{Scenario: sc, Orders: 9}
+	r := newRun(plan)
 	// What clients were told, by order index (id - 1).
 	told := map[uint32]uint32{
 		0: flagConfirmed,          // confirmed, applied once: fine
@@ -23,7 +24,8 @@ func TestCheck(t *testing.T) {
 		4: flagUnknown,            // no answer, applied: unresolved, applied
 		5: flagUnknown,            // no answer, not applied: unresolved
 		7: flagConfirmed | flagNo, // confirmed then cancelled: an apology
-		// 6: never submitted
+		8: flagExpired,            // gave up in the queue: a buyer, never sent
+		// 6: never submitted: a buyer of the plan all the same
 	}
 	for idx, f := range told {
 		r.mark(idx, f)
@@ -36,7 +38,7 @@ func TestCheck(t *testing.T) {
 		}),
 	}
 	var o Orders
-	got, err := check(targets.Stock{Products: 2, Capacity: 10}, 8, r, audit, &o)
+	got, err := check(targets.Stock{Products: 2, Capacity: 10}, plan, r, audit, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +47,20 @@ func TestCheck(t *testing.T) {
 	if got != want {
 		t.Errorf("check:\n got %+v\nwant %+v", got, want)
 	}
-	if o.Submitted != 7 {
-		t.Errorf("submitted %d, want 7", o.Submitted)
+	if o.Submitted != 7 || o.NotSent != 2 || o.Buyers != 9 {
+		t.Errorf("buyers %d = submitted %d + not sent %d, want 9 = 7 + 2", o.Buyers, o.Submitted, o.NotSent)
+	}
+	// In closed loop an order the users never reached is no buyer; one
+	// that expired is.
+	closed := *sc
+	closed.Arrivals = Arrivals{Mode: Closed, Users: 1, Duration: Duration(time.Second)}
+	plan.Scenario = &closed
+	o = Orders{}
+	if _, err := check(targets.Stock{Products: 2, Capacity: 10}, plan, r, targets.Audit{}, &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Buyers != 8 || o.NotSent != 1 {
+		t.Errorf("closed loop: buyers %d, not sent %d; want 8 and 1", o.Buyers, o.NotSent)
 	}
 }
 

@@ -74,10 +74,11 @@ type second struct {
 // recorder is one worker's measurements. Only its worker writes it during
 // the run; it is read after the run, and its atomic fields by the monitor.
 type recorder struct {
-	resp    [targets.NumOutcomes]*hdrhistogram.Histogram // response time by final outcome; nil until it occurs
-	svc     *hdrhistogram.Histogram                      // service time of every attempt
-	highest int64                                        // the histograms' top, µs
-	clamped int64                                        // values above highest, recorded as highest
+	resp    [numFinals]*hdrhistogram.Histogram // response time by final result; nil until it occurs
+	svc     *hdrhistogram.Histogram            // service time of every attempt
+	lag     *hdrhistogram.Histogram            // open loop: send lag of each submission; nil in closed loop
+	highest int64                              // the histograms' top, µs
+	clamped int64                              // values above highest, recorded as highest
 
 	outcomes    [targets.NumOutcomes]int64
 	attempts    int64
@@ -87,6 +88,9 @@ type recorder struct {
 	maxLag      int64 // the latest an attempt was sent after its intended time, ns
 	lateSends   int64 // sends more than lateSend after their intended time
 	lastSend    int64 // when the last scheduled submission left, ns
+	expired     int64 // attempts whose timeout ran out before a sender took them
+	queuedAtEnd int64 // submissions due but unsent when the run ended
+	notDue      int64 // submissions scheduled after the run ended
 
 	seconds []second
 	// errs holds the first few distinct messages of Error and Unknown
@@ -100,13 +104,29 @@ type recorder struct {
 	_            [64]byte
 }
 
-// newRecorder allocates a recorder. The response histogram of each outcome
-// is allocated when the outcome first occurs: most runs see two or three
-// of the five, and each histogram is some 150 KB.
-func newRecorder(highestUS int64, nSeconds int) *recorder {
+// newRecorder allocates a recorder, with a send-lag histogram for an open
+// loop. The response histogram of each outcome is allocated when the
+// outcome first occurs: most runs see two or three of the five, and each
+// histogram is some 150 KB.
+func newRecorder(highestUS int64, nSeconds int, open bool) *recorder {
 	r := &recorder{highest: highestUS, svc: newHist(highestUS), seconds: make([]second, nSeconds)}
 	r.resp[targets.Confirmed] = newHist(highestUS)
+	if open {
+		r.lag = newHist(highestUS)
+	}
 	return r
+}
+
+// send records that a scheduled submission due at at (ns since the start)
+// was taken by its sender at now.
+func (r *recorder) send(at, now int64) {
+	lag := now - at
+	_ = r.lag.RecordValue(r.clamp(lag / 1e3)) // in range after clamp
+	r.lastSend = now
+	if lag > lateSend {
+		r.lateSends++
+		r.maxLag = max(r.maxLag, lag)
+	}
 }
 
 func (r *recorder) clamp(us int64) int64 {
@@ -147,16 +167,19 @@ func (r *recorder) attempt(o targets.Outcome, qty int64, firstConfirm bool, sent
 }
 
 // response records a submission's response time, from its intended start
-// to its final reply.
-func (r *recorder) response(o targets.Outcome, intended, end int64) {
+// to its final reply, by its final result (an outcome, finalExpired or
+// finalQueued).
+func (r *recorder) response(final int, intended, end int64) {
 	us := r.clamp((end - intended) / 1e3)
-	h := r.resp[o]
-	if h == nil { // the outcome's first occurrence in this worker
+	h := r.resp[final]
+	if h == nil { // the result's first occurrence in this worker
 		h = newHist(r.highest)
-		r.resp[o] = h
+		r.resp[final] = h
 	}
 	_ = h.RecordValue(us)
-	r.submissions++
+	if final != finalQueued {
+		r.submissions++
+	}
 	sl := r.slot(end)
 	sl.resp++
 	sl.hist[logIndex(us)]++

@@ -24,12 +24,16 @@ var Version = "0.1.0-dev"
 // Results is the content of results.json: the public contract for CI jobs
 // and reports. Fields may be added; none is removed without a new schema.
 type Results struct {
-	Schema      string       `json:"schema"`
-	StartedAt   time.Time    `json:"started_at"`
-	Interrupted bool         `json:"interrupted"`
-	Scenario    *Scenario    `json:"scenario"`
-	Environment Environment  `json:"environment"`
-	Runs        []*TargetRun `json:"runs"`
+	Schema      string      `json:"schema"`
+	StartedAt   time.Time   `json:"started_at"`
+	Interrupted bool        `json:"interrupted"`
+	Scenario    *Scenario   `json:"scenario"`
+	Environment Environment `json:"environment"`
+	// Targets names every design the run was asked for, in order: a
+	// design missing from Runs never started (the run was interrupted
+	// first).
+	Targets []string     `json:"targets,omitempty"`
+	Runs    []*TargetRun `json:"runs"`
 }
 
 // Environment is where the run happened.
@@ -55,10 +59,13 @@ type TargetRun struct {
 	Target string       `json:"target"`
 	Info   targets.Info `json:"info"`
 	// Loop is "open" (latency from the intended start) or "closed".
-	Loop        string  `json:"loop"`
-	Interrupted bool    `json:"interrupted,omitempty"`
-	Error       string  `json:"error,omitempty"` // the run failed: setup, client or audit
-	DurationS   float64 `json:"duration_s"`
+	Loop        string `json:"loop"`
+	Interrupted bool   `json:"interrupted,omitempty"`
+	Error       string `json:"error,omitempty"` // the run failed: setup, client or audit
+	// StartedAt is when this design's load began (the run's time zero,
+	// from which timeline seconds count).
+	StartedAt time.Time `json:"started_at,omitzero"`
+	DurationS float64   `json:"duration_s"`
 	// ThroughputPerS counts definite answers (confirmed, sold out,
 	// rejected) per second.
 	ThroughputPerS float64  `json:"throughput_per_s"`
@@ -82,9 +89,20 @@ type TargetRun struct {
 
 // Orders counts orders and attempts. Outcomes count attempts: confirmed +
 // sold_out + rejected + unknown + errors == attempts.
+//
+// Every buyer is accounted for: buyers == submitted + not_sent. In open
+// loop every scheduled submission too: scheduled == submissions +
+// queued_at_end + not_due.
 type Orders struct {
+	// Buyers counts distinct orders: those the plan schedules (open
+	// loop), or those the users placed (closed loop).
+	Buyers    int64 `json:"buyers"`
 	Submitted int64 `json:"submitted"` // distinct orders sent at least once
-	Attempts  int64 `json:"attempts"`  // calls to Buy, retries and double-clicks included
+	// NotSent counts buyers none of whose clicks reached the design: their
+	// timeout ran out while they waited for a free sender (see Expired),
+	// or the run ended first (see QueuedAtEnd, NotDue).
+	NotSent   int64 `json:"not_sent"`
+	Attempts  int64 `json:"attempts"` // calls to Buy, retries and double-clicks included
 	Confirmed int64 `json:"confirmed"`
 	SoldOut   int64 `json:"sold_out"`
 	Rejected  int64 `json:"rejected"`
@@ -92,8 +110,22 @@ type Orders struct {
 	Errors    int64 `json:"errors"`
 	Conflicts int64 `json:"conflicts"`
 	Retries   int64 `json:"retries"`
-	// Submissions counts scheduled sends: orders plus double-clicks.
+	// Submissions counts submissions (orders plus double-clicks) that
+	// ended: answered, or timed out after a send or in the queue.
 	Submissions int64 `json:"submissions"`
+	// Scheduled counts the submissions the plan scheduled (open loop).
+	Scheduled int64 `json:"scheduled"`
+	// Expired counts attempts never sent because the buyer's timeout ran
+	// out while it waited for a free sender: a timeout to the buyer, which
+	// the design never saw (the timeout runs from the click, see README).
+	Expired int64 `json:"expired"`
+	// QueuedAtEnd counts submissions that were due before the run ended
+	// but still waited for a free sender when it did: the design fell
+	// behind the crowd. Their response time counts to the end of the run.
+	QueuedAtEnd int64 `json:"queued_at_end"`
+	// NotDue counts submissions scheduled after the run ended (it was
+	// stopped early: stop.duration, stop.sold_out, Ctrl-C).
+	NotDue int64 `json:"not_due"`
 	// ErrorSamples holds a few distinct messages of Error, Rejected and
 	// Unknown replies, to tell what went wrong.
 	ErrorSamples []string `json:"error_samples,omitempty"`
@@ -134,8 +166,13 @@ type Checks struct {
 
 // Generator tells how well the load generator kept its schedule.
 type Generator struct {
-	Workers  int   `json:"workers"`
-	MaxLagUS int64 `json:"max_lag_us"` // latest send after its intended time
+	Workers int `json:"workers"`
+	// LagUS summarises the send lag of open-loop submissions: from the
+	// intended send to the actual one. It is the floor under every
+	// response time: a design cannot be measured faster than the
+	// generator sends. Its histogram is histograms.lag.
+	LagUS    Latency `json:"lag_us"`
+	MaxLagUS int64   `json:"max_lag_us"` // latest send after its intended time
 	// LateSends counts sends that left more than 1ms after their intended
 	// time: every worker was busy (a slow design, or too few -workers) or
 	// the machine was saturated. Response time includes the wait.
@@ -153,6 +190,7 @@ type Generator struct {
 type Histograms struct {
 	Response string `json:"response"`
 	Service  string `json:"service"`
+	Lag      string `json:"lag,omitempty"` // the generator's send lag (open loop)
 }
 
 // Second is one second of the run, by the time replies arrived.
@@ -201,7 +239,11 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 	if sc.Closed() {
 		res.Loop = "closed"
 	}
-	byOutcome := [targets.NumOutcomes]*hdrhistogram.Histogram{}
+	byOutcome := [numFinals]*hdrhistogram.Histogram{}
+	var lag *hdrhistogram.Histogram
+	if !sc.Closed() {
+		lag = newHist(highest)
+	}
 	nSeconds := 0
 	for _, w := range workers {
 		rec := w.rec
@@ -215,7 +257,13 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 			res.Generator.Clamped += resp.Merge(h) + byOutcome[o].Merge(h) // same geometry: nothing should drop
 		}
 		res.Generator.Clamped += svc.Merge(rec.svc)
+		if lag != nil && rec.lag != nil {
+			res.Generator.Clamped += lag.Merge(rec.lag)
+		}
 		o := &res.Orders
+		o.Expired += rec.expired
+		o.QueuedAtEnd += rec.queuedAtEnd
+		o.NotDue += rec.notDue
 		o.Attempts += rec.attempts
 		o.Confirmed += rec.outcomes[targets.Confirmed]
 		o.SoldOut += rec.outcomes[targets.SoldOut]
@@ -244,11 +292,16 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 	res.LatencyByOutcome = map[string]Latency{}
 	for o, h := range byOutcome {
 		if h != nil && h.TotalCount() > 0 {
-			res.LatencyByOutcome[targets.Outcome(o).String()] = summarize(h)
+			res.LatencyByOutcome[finalName(o)] = summarize(h)
 		}
 	}
 	res.LatencyUS, res.ServiceUS = summarize(resp), summarize(svc)
 	res.Histograms = Histograms{Response: encode(resp), Service: encode(svc)}
+	if lag != nil {
+		res.Generator.LagUS = summarize(lag)
+		res.Histograms.Lag = encode(lag)
+	}
+	res.Orders.Scheduled = int64(plan.Submissions())
 	o := res.Orders
 	if elapsed > 0 {
 		res.ThroughputPerS = float64(o.Confirmed+o.SoldOut+o.Rejected) / elapsed.Seconds()
@@ -294,6 +347,8 @@ func collect(name string, info targets.Info, plan *Plan, r *run, workers []*work
 }
 
 // WriteFileAtomic writes b to path through a temporary file and a rename.
+// The file is readable by all (0644, less the umask), as reports are
+// meant to be shared.
 func WriteFileAtomic(path string, b []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -302,6 +357,10 @@ func WriteFileAtomic(path string, b []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // after a successful rename there is nothing left to remove
+	if err := f.Chmod(0o644 &^ umask()); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)

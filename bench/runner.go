@@ -51,13 +51,36 @@ const (
 	flagNo                    // some attempt got a definite no
 	flagUnknown               // some attempt got no definite answer
 	flagApplied               // set by the checker: the audit holds it
+	flagExpired               // some attempt expired in the queue, unsent
 )
+
+// The final results of a submission beyond the design's outcomes, as
+// indexes of a recorder's response histograms.
+const (
+	// finalExpired: the buyer's timeout ran out, on its last attempt,
+	// before a free sender took it; the design never saw that attempt.
+	finalExpired = targets.NumOutcomes + iota
+	// finalQueued: the submission was due but still waited for a free
+	// sender when the run ended; its response time counts to the end.
+	finalQueued
+	numFinals
+)
+
+var finalNames = [numFinals]string{finalExpired: "expired", finalQueued: "queued_at_end"}
+
+func finalName(f int) string {
+	if f < targets.NumOutcomes {
+		return targets.Outcome(f).String()
+	}
+	return finalNames[f]
+}
 
 // run is the state shared by a run's workers: read-only but for atomics.
 type run struct {
 	plan    *Plan
 	began   time.Time
 	stop    atomic.Bool   // no new submissions
+	alarm   *alarm        // open loop on Linux: wakes senders precisely
 	next    atomic.Uint64 // next open-loop submission
 	flags   []uint32      // per-order flags, four orders a word
 	soldOut []atomic.Uint32
@@ -86,55 +109,80 @@ type worker struct {
 	runCtx context.Context
 	// fresh: the design watches Done, so each attempt gets a new context
 	// (see attemptCtx.asked).
-	fresh   bool
-	client  targets.Client
-	rec     *recorder
-	ctx     *attemptCtx
-	sleeper *sleeper
+	fresh  bool
+	client targets.Client
+	rec    *recorder
+	ctx    *attemptCtx
 	// loop is set when the worker runs as a task of an event loop.
 	loop *evloop.Loop
+	// unsent is the open-loop submission this worker took but never sent
+	// because the run ended first, or -1.
+	unsent int64
 }
 
 // submit runs one submission of order idx: its attempts, retries included.
-// intended and sent are ns since the start. It allocates nothing.
-func (w *worker) submit(idx uint32, intended, sent int64) {
+// intended is when the buyer clicked and now when a sender took the
+// submission, in ns since the start. It allocates nothing.
+//
+// A buyer's timeout runs from when each attempt was due (the click; for a
+// retry, the end of the attempt before it plus the backoff), not from when
+// a sender got round to it, as a browser's would: an attempt whose timeout
+// ran out while it waited for a free sender is not sent, and counts as a
+// timeout of the buyer's (Orders.Expired).
+func (w *worker) submit(idx uint32, intended, now int64) {
 	r := w.r
 	product, qty := r.plan.order(idx)
 	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1}
+	due := intended
 	for {
-		var deadline time.Time
+		deadline := int64(math.MaxInt64)
 		if r.timeout > 0 {
-			deadline = r.began.Add(time.Duration(sent) + r.timeout)
+			deadline = due + int64(r.timeout)
 		}
-		rep := w.buy(o, deadline)
-		end := r.since()
-		var first bool // the order's first confirmation: its tickets count as sold
-		switch rep.Outcome {
-		case targets.Confirmed:
-			first = r.mark(idx, flagConfirmed)
-		case targets.Unknown:
-			r.mark(idx, flagUnknown)
-			w.rec.noteError(rep.Outcome, rep.Err)
-		default:
-			r.mark(idx, flagNo)
-			if rep.Outcome != targets.SoldOut {
+		var end int64
+		final := finalExpired
+		if now >= deadline {
+			// The buyer gave up before a sender was free.
+			r.mark(idx, flagExpired)
+			w.rec.expired++
+			end = deadline
+		} else {
+			var dl time.Time
+			if r.timeout > 0 {
+				dl = r.began.Add(time.Duration(deadline))
+			}
+			rep := w.buy(o, dl)
+			end = r.since()
+			final = int(rep.Outcome)
+			var first bool // the order's first confirmation: its tickets count as sold
+			switch rep.Outcome {
+			case targets.Confirmed:
+				first = r.mark(idx, flagConfirmed)
+			case targets.Unknown:
+				r.mark(idx, flagUnknown)
 				w.rec.noteError(rep.Outcome, rep.Err)
+			default:
+				r.mark(idx, flagNo)
+				if rep.Outcome != targets.SoldOut {
+					w.rec.noteError(rep.Outcome, rep.Err)
+				}
+				if rep.Outcome == targets.SoldOut && qty == 1 {
+					r.noteSoldOut(product)
+				}
 			}
-			if rep.Outcome == targets.SoldOut && qty == 1 {
-				r.noteSoldOut(product)
-			}
+			w.rec.attempt(rep.Outcome, qty, first, now, end, rep.Conflicts)
 		}
-		w.rec.attempt(rep.Outcome, qty, first, sent, end, rep.Conflicts)
-		if rep.Outcome == targets.Unknown && o.Attempt <= r.retries && !r.stop.Load() {
+		if (final == int(targets.Unknown) || final == finalExpired) && o.Attempt <= r.retries && !r.stop.Load() {
 			o.Attempt++
 			w.rec.retries++
-			if r.backoff > 0 {
-				w.pause(r.backoff)
+			due = end + int64(r.backoff)
+			if now = r.since(); due > now {
+				w.pause(time.Duration(due - now))
+				now = r.since()
 			}
-			sent = r.since()
 			continue
 		}
-		w.rec.response(rep.Outcome, intended, end)
+		w.rec.response(final, intended, end)
 		return
 	}
 }
@@ -183,18 +231,23 @@ const lateSend = int64(time.Millisecond)
 // maxSleep bounds each wait so a stop is noticed quickly.
 const maxSleep = 50 * time.Millisecond
 
-// fineWait is the stretch before a send that is slept precisely: the Go
-// runtime's own timers may wake a millisecond late when the process idles.
+// fineWait is the stretch before a send that is slept precisely, with the
+// run's alarm: the Go runtime's own timers may wake a millisecond late when
+// the process idles.
 const fineWait = 2 * time.Millisecond
 
-// wait sleeps towards a send due in d: coarsely while it is far, precisely
-// near it. The caller reads the clock again afterwards.
-func (w *worker) wait(d time.Duration) {
-	if d > fineWait {
+// wait sleeps towards a send due at at (run ns), d from now: coarsely while
+// it is far, precisely near it. The caller reads the clock again
+// afterwards.
+func (w *worker) wait(at int64, d time.Duration) {
+	switch {
+	case d > fineWait:
 		time.Sleep(min(d-fineWait, maxSleep))
-		return
+	case w.r.alarm != nil:
+		w.r.alarm.wait(w.id, at, d)
+	default:
+		time.Sleep(d)
 	}
-	w.sleeper.sleep(d)
 }
 
 // openLoop sends scheduled submissions until they run out or the run stops.
@@ -209,18 +262,15 @@ func (w *worker) openLoop() {
 		at := r.plan.at[i]
 		now := r.since()
 		for now < at {
-			w.wait(time.Duration(at - now))
+			w.wait(at, time.Duration(at-now))
 			if r.stop.Load() {
+				w.unsent = int64(i) // taken, never sent: the run ended first
 				return
 			}
 			now = r.since()
 		}
-		w.rec.lastSend = now
-		if lag := now - at; lag > lateSend {
-			w.rec.lateSends++
-			w.rec.maxLag = max(w.rec.maxLag, lag)
-		}
 		idx, _ := r.plan.submission(int(i))
+		w.rec.send(at, now)
 		w.submit(idx, at, now)
 	}
 }
@@ -295,7 +345,6 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 		if err != nil {
 			for _, w := range workers[:i] {
 				_ = w.client.Close()
-				w.sleeper.close()
 			}
 			return nil, fmt.Errorf("%s: client %d: %w", name, i, err)
 		}
@@ -318,6 +367,9 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	var loopErr error
 	r.began = time.Now()
 	started := r.began
+	if !sc.Closed() {
+		r.alarm = newAlarm(len(workers), r.since)
+	}
 	for _, w := range workers {
 		body := w.openLoop
 		if sc.Closed() {
@@ -344,9 +396,12 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	soldOutAt := monitor(r, workers, stock, limit, name, finished, cancelRun, opt.Progress)
 	<-finished
 	elapsed := time.Since(started)
+	if r.alarm != nil {
+		r.alarm.close() // the senders are done
+	}
+	r.unsent(workers, int64(elapsed))
 	for _, w := range workers {
 		_ = w.client.Close()
-		w.sleeper.close()
 	}
 	if loopErr != nil {
 		return nil, fmt.Errorf("%s: %w", name, loopErr)
@@ -372,11 +427,37 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 		info.Settings["client"] = ClientLoop
 	}
 	res := collect(name, info, plan, r, workers, elapsed, soldOutAt)
-	if res.Checks, err = check(stock, plan.Orders, r, audit, &res.Orders); err != nil {
+	res.StartedAt = started
+	if res.Checks, err = check(stock, plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
 	}
 	res.Interrupted = ctx.Err() != nil
 	return res, nil
+}
+
+// unsent accounts, after the workers stopped, for the open-loop
+// submissions no sender sent because the run ended (at end, ns since the
+// start) first: those that were due wait in the queue to the end, and
+// their response time says so; those not yet due are counted apart. Each
+// is recorded by the worker that took it, or by the first worker.
+func (r *run) unsent(workers []*worker, end int64) {
+	record := func(w *worker, i int) {
+		at := r.plan.at[i]
+		if at >= end {
+			w.rec.notDue++
+			return
+		}
+		w.rec.queuedAtEnd++
+		w.rec.response(finalQueued, at, end)
+	}
+	for _, w := range workers {
+		if w.unsent >= 0 {
+			record(w, int(w.unsent))
+		}
+	}
+	for i := min(int(r.next.Load()), len(r.plan.at)); i < len(r.plan.at); i++ {
+		record(workers[0], i)
+	}
 }
 
 // newRun prepares the shared state of a run of plan.
@@ -396,7 +477,8 @@ func (r *run) newWorker(runCtx context.Context, id int, c targets.Client, limit 
 	// Histograms reach a little past the longest a reply can take.
 	highestUS := max(int64((limit+time.Minute)/time.Microsecond), 1_000_000)
 	nSeconds := int(limit/time.Second) + 2
-	return &worker{id: id, r: r, runCtx: runCtx, client: c, rec: newRecorder(highestUS, nSeconds), ctx: newAttemptCtx(runCtx), sleeper: newSleeper()}
+	return &worker{id: id, r: r, runCtx: runCtx, client: c, rec: newRecorder(highestUS, nSeconds, !r.plan.Scenario.Closed()),
+		ctx: newAttemptCtx(runCtx), unsent: -1}
 }
 
 // runLimit is the longest a run may last: the scenario's cap, or the

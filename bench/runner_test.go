@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,5 +265,98 @@ func TestOpenLoopRateShowsAStarvedGenerator(t *testing.T) {
 	}
 	if res.Generator.LateSends < 1000 {
 		t.Errorf("%d late sends, want most of the 2000", res.Generator.LateSends)
+	}
+}
+
+// A design too slow for the crowd: the run ends (stop.duration) with buyers
+// still waiting for a free sender. None of them vanishes: each is counted
+// not sent, and each one's response time runs to the end of the run, so
+// the percentiles cannot improve because the design was slow.
+func TestBuyersQueuedAtTheEndAreCounted(t *testing.T) {
+	tgt := newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		time.Sleep(20 * time.Millisecond) // 2 workers: about 100 orders/s
+		return targets.Reply{Outcome: targets.Confirmed}
+	})
+	sc := testScenario(500, 400*time.Millisecond, 2) // 200 buyers, all due within 400ms
+	sc.Stop.Duration = Duration(time.Second)
+	res, err := Run(context.Background(), "slow", tgt, NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Orders
+	t.Logf("buyers %d: submitted %d, not sent %d (queued at end %d, not due %d); response p50 %dus",
+		o.Buyers, o.Submitted, o.NotSent, o.QueuedAtEnd, o.NotDue, res.LatencyUS.P50)
+	if o.Buyers != 200 || o.Submitted+o.NotSent != o.Buyers {
+		t.Errorf("buyers %d, submitted %d + not sent %d: want 200 buyers, every one accounted for", o.Buyers, o.Submitted, o.NotSent)
+	}
+	if o.QueuedAtEnd < 50 || o.NotSent != o.QueuedAtEnd || o.NotDue != 0 {
+		t.Errorf("queued at end %d, not sent %d, not due %d: want the slow design's backlog (about 100), all due", o.QueuedAtEnd, o.NotSent, o.NotDue)
+	}
+	if o.Scheduled != 200 || o.Submissions+o.QueuedAtEnd+o.NotDue != o.Scheduled {
+		t.Errorf("scheduled %d != submissions %d + queued %d + not due %d", o.Scheduled, o.Submissions, o.QueuedAtEnd, o.NotDue)
+	}
+	q := res.LatencyByOutcome["queued_at_end"]
+	if q.Count != o.QueuedAtEnd || res.LatencyUS.Count != o.Submissions+o.QueuedAtEnd {
+		t.Errorf("response histogram holds %d values, %d of them queued; want %d + %d", res.LatencyUS.Count, q.Count, o.Submissions, o.QueuedAtEnd)
+	}
+	// Every queued buyer was due by 400ms and waited to the end.
+	if floor := int64((res.DurationS - 0.4) * 1e6 * 0.99); q.P50 < floor || res.LatencyUS.P99 < floor {
+		t.Errorf("queued p50 %dus, response p99 %dus: want at least %dus (run end minus the last due time)", q.P50, res.LatencyUS.P99, floor)
+	}
+}
+
+// A run stopped before its schedule is over: the buyers not yet due are
+// counted apart from those the design kept waiting.
+func TestBuyersNotDueWhenTheRunStopsEarly(t *testing.T) {
+	sc := testScenario(1000, 2*time.Second, 4)
+	sc.Stop.Duration = Duration(500 * time.Millisecond)
+	res := runTarget(t, context.Background(), "memory", sc)
+	o := res.Orders
+	if o.NotDue < 1000 || o.Submitted+o.NotSent != o.Buyers || o.Buyers != 2000 {
+		t.Errorf("buyers %d, submitted %d, not sent %d, not due %d: want 2000 buyers, about 1500 not due", o.Buyers, o.Submitted, o.NotSent, o.NotDue)
+	}
+	if o.Submissions+o.QueuedAtEnd+o.NotDue != o.Scheduled {
+		t.Errorf("scheduled %d != submissions %d + queued %d + not due %d", o.Scheduled, o.Submissions, o.QueuedAtEnd, o.NotDue)
+	}
+	if res.LatencyUS.Count != o.Submissions+o.QueuedAtEnd {
+		t.Errorf("%d response times for %d submissions and %d queued: a buyer not yet due has no response time", res.LatencyUS.Count, o.Submissions, o.QueuedAtEnd)
+	}
+}
+
+// The client timeout runs from the click, not from the send: a buyer who
+// waited for a free sender longer than its timeout has given up, and is
+// never sent; it counts as a timeout of exactly its timeout, and the
+// design never sees the attempt.
+func TestTimeoutRunsWhileQueued(t *testing.T) {
+	var calls atomic.Int64
+	var stale atomic.Int64 // attempts that reached the design after their deadline
+	tgt := newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		calls.Add(1)
+		if dl, ok := ctx.Deadline(); ok && time.Now().After(dl) {
+			stale.Add(1)
+		}
+		time.Sleep(30 * time.Millisecond) // one worker: about 33 orders/s
+		return targets.Reply{Outcome: targets.Confirmed}
+	})
+	sc := testScenario(100, time.Second, 1)
+	sc.Client = Client{Timeout: Duration(100 * time.Millisecond)}
+	res, err := Run(context.Background(), "slow", tgt, NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Orders
+	t.Logf("attempts %d, expired %d, not sent %d, submitted %d", o.Attempts, o.Expired, o.NotSent, o.Submitted)
+	if o.Expired < 20 || o.Attempts+o.Expired != 100 || o.Attempts != calls.Load() {
+		t.Errorf("attempts %d (design saw %d) + expired %d: want 100, with many expired", o.Attempts, calls.Load(), o.Expired)
+	}
+	if o.NotSent != o.Expired || o.Submitted+o.NotSent != 100 || o.QueuedAtEnd != 0 {
+		t.Errorf("submitted %d, not sent %d, queued at end %d: want every expired buyer not sent, none left queued", o.Submitted, o.NotSent, o.QueuedAtEnd)
+	}
+	if n := stale.Load(); n > 0 {
+		t.Errorf("%d attempts reached the design after their buyer's timeout", n)
+	}
+	e := res.LatencyByOutcome["expired"]
+	if e.Count != o.Expired || e.P50 < 99_000 || e.Max > 101_000 {
+		t.Errorf("expired response times %+v: want %d values of the 100ms timeout", e, o.Expired)
 	}
 }

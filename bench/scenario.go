@@ -5,12 +5,15 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,11 +34,45 @@ func (d Duration) String() string { return time.Duration(d).String() }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (such as 250ms or 2s)", n.Line, n.Value)
+		e := &nodeError{line: n.Line, column: n.Column,
+			msg: fmt.Sprintf("%q is not a duration (such as 250ms, 2s or 10m)", n.Value)}
+		if durationSyntax.MatchString(n.Value) {
+			// Well formed, but beyond what time.Duration holds.
+			e.msg = fmt.Sprintf("%q is too long (accepted: 0s to %s)", n.Value, short(maxRunLength))
+			if strings.HasPrefix(n.Value, "-") {
+				e.msg = fmt.Sprintf("%q is below 0s (accepted: 0s to %s)", n.Value, short(maxRunLength))
+			}
+		}
+		return e
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// durationSyntax matches what time.ParseDuration accepts, whatever the size.
+var durationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// short formats d as time.Duration does, without trailing zero units:
+// "24h" rather than "24h0m0s".
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// nodeError is a decoding error at a place in a scenario file, which
+// ParseScenario names by its field.
+type nodeError struct {
+	line, column int
+	msg          string
+}
+
+func (e *nodeError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
 // MarshalYAML writes d as text.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
@@ -51,8 +88,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 }
 
 // Scenario is one workload: what is on sale, who wants it, how they arrive,
-// how they behave, and when the run stops. The zero values of optional
-// fields mean "none" (no timeout, no retries, no double-clicks).
+// how they behave, and when the run stops. In a Scenario built in Go the
+// zero values of optional fields mean "none" (no timeout, no retries, no
+// double-clicks); ParseScenario gives the fields a file leaves out their
+// defaults.
 type Scenario struct {
 	Name        string   `yaml:"name" json:"name"`
 	Description string   `yaml:"description" json:"description,omitempty"`
@@ -137,7 +176,11 @@ type Arrivals struct {
 
 // Client is how a buyer behaves.
 type Client struct {
-	// Timeout bounds each attempt; 0 means no timeout.
+	// Timeout bounds each attempt, counted from its due time (the click,
+	// or for a retry the end of the attempt before plus Backoff), so an
+	// attempt still waiting for a free sender when it runs out is never
+	// sent. 0 means no timeout at all: a buyer waits as long as the run
+	// lasts.
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 	// Retries is how many times an order is tried again, with the same
 	// order id, after an attempt ends without a definite answer.
@@ -168,8 +211,15 @@ func (s *Scenario) Closed() bool { return s.Arrivals.Mode == Closed }
 // ErrInvalid is wrapped by every scenario validation error.
 var ErrInvalid = errors.New("invalid scenario")
 
+// fieldError is a problem with one field of a scenario (or one flag that
+// changes it).
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return ErrInvalid.Error() + ": " + e.field + ": " + e.msg }
+func (e *fieldError) Unwrap() error { return ErrInvalid }
+
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	return &fieldError{field, fmt.Sprintf(format, args...)}
 }
 
 func oneOf[T ~string](field string, v T, accepted ...T) error {
@@ -234,8 +284,11 @@ func (s *Scenario) Validate() error {
 		{"arrivals.duration", a.Duration}, {"arrivals.think", a.Think}, {"client.timeout", s.Client.Timeout},
 		{"client.backoff", s.Client.Backoff}, {"client.double_click_after", s.Client.DoubleClickAfter},
 		{"stop.duration", s.Stop.Duration}, {"stop.grace", s.Stop.Grace}} {
-		if f.v < 0 || f.v.D() > maxRunLength {
-			return invalid(f.name, "must be from 0s to %s (got %s)", maxRunLength, f.v)
+		if f.v < 0 {
+			return invalid(f.name, "%s is below 0s (accepted: 0s to %s)", short(f.v.D()), short(maxRunLength))
+		}
+		if f.v.D() > maxRunLength {
+			return invalid(f.name, "%s is too long (accepted: 0s to %s)", short(f.v.D()), short(maxRunLength))
 		}
 	}
 	if s.Closed() {
@@ -357,52 +410,383 @@ func LoadScenario(nameOrFile string) (*Scenario, error) {
 	return ParseScenario(b, nameOrFile)
 }
 
-// ParseScenario reads a scenario from YAML and validates it. Unknown fields
-// are errors. source names the input in errors.
+// Defaults of the fields a scenario file leaves out, taken from the
+// built-in scenarios. ScenarioTemplate shows them all.
+const (
+	defaultSeed     = 1
+	defaultZipfS    = 1.0 // the classic Zipf law: product k has weight 1/(k+1)
+	defaultHotShare = 0.9 // nine orders in ten for the hot product
+	defaultWorkers  = 32
+	defaultTimeout  = 2 * time.Second
+)
+
+// ParseScenario reads a scenario from YAML, gives the fields the text leaves
+// out (or leaves empty) their defaults, and validates it. source names the
+// input in errors, and an empty name defaults to source's file name without
+// its extension. Unknown fields, an empty text and a second YAML document
+// are errors; every error is one line naming source and the field, and
+// wraps ErrInvalid.
+//
+// The defaults: seed 1; demand.quantity min 1 and max equal to min;
+// popularity uniform, with zipf_s 1 for zipf and hot_share 0.9 for hot;
+// for open-loop modes, process poisson and 32 workers; client.timeout 2s.
+// Every other optional field is 0 (none). stock.products, stock.capacity,
+// arrivals.mode, and what the mode needs (rate, duration, users, and
+// demand.buyers in closed mode) have no default. An explicit value is
+// always kept, even where it is invalid.
 func ParseScenario(b []byte, source string) (*Scenario, error) {
-	var s Scenario
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrInvalid, source, yamlMessage(err))
+	fail := func(line int, field, msg string) error {
+		where := ""
+		if line > 0 {
+			where = fmt.Sprintf("line %d: ", line)
+		}
+		if field != "" {
+			where += field + ": "
+		}
+		return fmt.Errorf("%s: %w: %s%s", source, ErrInvalid, where, msg)
 	}
-	if err := s.Validate(); err != nil {
+	const empty = "empty: a scenario needs at least stock and arrivals"
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fail(0, "", empty)
+		}
+		return nil, fail(0, "", yamlMessage(err, nil))
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, fail(0, "", yamlMessage(err, nil))
+	case len(next.Content) > 0 && !isNull(next.Content[0]):
+		return nil, fail(next.Line, "", "a second YAML document: a scenario file holds one scenario (split it into one file each)")
+	}
+	if len(root.Content) == 0 || isNull(root.Content[0]) {
+		return nil, fail(0, "", empty)
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, fail(doc.Line, "", "a scenario is a mapping of fields (name: ..., stock: ..., demand: ..., arrivals: ...), not "+describe(doc))
+	}
+	fields := fieldNodes(doc)
+	var s Scenario
+	sdec := yaml.NewDecoder(bytes.NewReader(b))
+	sdec.KnownFields(true)
+	if err := sdec.Decode(&s); err != nil {
+		var ne *nodeError
+		if errors.As(err, &ne) {
+			for name, f := range fields {
+				if f.val.Line == ne.line && f.val.Column == ne.column {
+					return nil, fail(ne.line, name, ne.msg)
+				}
+			}
+		}
+		return nil, fail(0, "", yamlMessage(err, fields))
+	}
+	set := func(field string) bool {
+		f, ok := fields[field]
+		return ok && !isNull(f.val)
+	}
+	s.defaults(source, set)
+	err := s.required(set)
+	if err == nil {
+		err = s.Validate()
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		line := 0 // the file left the field out
+		if f, ok := fields[fe.field]; ok {
+			line = f.key.Line
+		}
+		return nil, fail(line, fe.field, fe.msg)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	return &s, nil
 }
 
+// ScenarioTemplate returns a scenario file that shows every field: the
+// optional ones with their defaults, and empty the ones whose default
+// depends on the mode and the required ones. Once stock and arrivals are
+// filled in, it parses as a scenario.
+func ScenarioTemplate() string {
+	return fmt.Sprintf(`# A stampede scenario: every field, with its default. A field left out, or
+# left empty like "products:" below, takes its default; the fields marked
+# "required" have none. Durations are text such as 250ms, 2s or 10m, from 0s
+# to %[1]s.
+name:                     # default: the file's name without its extension
+description: ""
+seed: %[2]d                   # the same seed gives the same orders at the same times
+stock:
+  products:               # required: products on sale, 1 to 1000000
+  capacity:               # required: tickets per product, 0 or more
+demand:
+  buyers:                 # distinct orders; default 0: as many as the arrivals give
+                          #   (closed mode: required, it bounds the run)
+  quantity:               # tickets per order, drawn uniformly from min to max
+    min: 1
+    max:                  # default: min
+  popularity: uniform     # uniform | zipf | hot
+  zipf_s:                 # zipf: product k has weight 1/(k+1)^zipf_s; default %[3]g
+  hot_share:              # hot: the share of orders for product 0; default %[4]g
+arrivals:
+  mode:                   # required: constant | ramp | spike | closed
+  rate:                   # constant, ramp, spike: required, orders/s (rate, ramp target, peak)
+  process:                # constant, ramp, spike: even | poisson; default poisson
+  workers:                # constant, ramp, spike: senders, each with its own client; default %[5]d
+  from: 0                 # ramp: the rate at the start
+  ramp: 0s                # ramp, spike: time to reach rate
+  hold: 0s                # spike: time at rate
+  decay: 0s               # spike: time from rate back down to 0
+  duration:               # constant, ramp, closed: required, how long the arrivals last
+  users:                  # closed: required, users each buying, thinking, buying again
+  think: 0s               # closed: a user's pause between orders
+client:
+  timeout: %[6]s             # per attempt, from its due time (the click); 0s: no timeout at all
+  retries: 0              # tries again with the same order id after an attempt without
+                          #   a definite answer; needs a timeout above 0s
+  backoff: 0s             # pause before a retry
+  double_click: 0         # probability of an impatient second click...
+  double_click_after: 0s  # ...at most this long after the first
+stop:                     # a run also ends when its arrivals are spent
+  duration: 0s            # cap; 0s: the arrivals plus time for the last replies
+  orders: 0               # cap on submissions; 0: none
+  sold_out: false         # end the run grace after the whole stock is sold out
+  grace: 0s
+`, short(maxRunLength), defaultSeed, defaultZipfS, defaultHotShare, defaultWorkers, short(defaultTimeout))
+}
+
+// defaults gives the fields that set says the file left out their
+// defaults. Mode-dependent defaults apply only where the mode uses them.
+func (s *Scenario) defaults(source string, set func(field string) bool) {
+	if s.Name == "" {
+		base := filepath.Base(source)
+		s.Name = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	if !set("seed") {
+		s.Seed = defaultSeed
+	}
+	d := &s.Demand
+	if !set("demand.quantity.min") {
+		d.Quantity.Min = 1
+	}
+	if !set("demand.quantity.max") {
+		d.Quantity.Max = d.Quantity.Min
+	}
+	if !set("demand.popularity") {
+		d.Popularity = Uniform
+	}
+	if d.Popularity == Zipf && !set("demand.zipf_s") {
+		d.ZipfS = defaultZipfS
+	}
+	if d.Popularity == Hot && !set("demand.hot_share") {
+		d.HotShare = defaultHotShare
+	}
+	if a := &s.Arrivals; a.Mode == Constant || a.Mode == Ramp || a.Mode == Spike {
+		if !set("arrivals.process") {
+			a.Process = Poisson
+		}
+		if !set("arrivals.workers") {
+			a.Workers = defaultWorkers
+		}
+	}
+	if !set("client.timeout") {
+		s.Client.Timeout = Duration(defaultTimeout)
+	}
+}
+
+// required checks that the fields with no default are in the file.
+func (s *Scenario) required(set func(field string) bool) error {
+	for _, r := range []struct {
+		field, what string
+		need        bool
+	}{
+		{"stock.products", "how many products are on sale, 1 to 1000000", true},
+		{"stock.capacity", "tickets per product, 0 or more", true},
+		{"arrivals.mode", "constant, ramp, spike or closed", true},
+		{"arrivals.rate", "orders/s (the constant rate, ramp target or spike peak), above 0", !s.Closed()},
+		{"arrivals.duration", "how long the arrivals last, above 0s", s.Arrivals.Mode != Spike},
+		{"arrivals.users", "how many users buy at once, 1 to " + fmt.Sprint(maxWorkers), s.Closed()},
+		{"demand.buyers", "the most orders the users place, 1 or more (it bounds the run)", s.Closed()},
+	} {
+		byMode := r.field != "arrivals.mode" && !strings.HasPrefix(r.field, "stock.")
+		if byMode && oneOf("", s.Arrivals.Mode, Constant, Ramp, Spike, Closed) != nil {
+			continue // Validate names the mode's problem
+		}
+		if r.need && !set(r.field) {
+			in := ""
+			if byMode {
+				in = fmt.Sprintf(" in %s mode", s.Arrivals.Mode)
+			}
+			return invalid(r.field, "required%s (no default): %s", in, r.what)
+		}
+	}
+	return nil
+}
+
+// field is one field of a scenario file: its key and its value.
+type field struct{ key, val *yaml.Node }
+
+// fieldNodes returns the fields of the mapping m by their dotted names
+// ("stock.products"), following aliases and merge keys as yaml.v3 does.
+func fieldNodes(m *yaml.Node) map[string]field {
+	out := map[string]field{}
+	var walk func(prefix string, m *yaml.Node)
+	walk = func(prefix string, m *yaml.Node) {
+		var merges []*yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], resolve(m.Content[i+1])
+			if k.ShortTag() == "!!merge" {
+				merges = append(merges, v)
+				continue
+			}
+			name := prefix + k.Value
+			if _, dup := out[name]; dup {
+				continue
+			}
+			out[name] = field{k, v}
+			if v.Kind == yaml.MappingNode {
+				walk(name+".", v)
+			}
+		}
+		// Fields merged in (<<: *anchor) come after the mapping's own.
+		for _, v := range merges {
+			if v.Kind == yaml.SequenceNode {
+				for _, e := range v.Content {
+					if e := resolve(e); e.Kind == yaml.MappingNode {
+						walk(prefix, e)
+					}
+				}
+			} else if v.Kind == yaml.MappingNode {
+				walk(prefix, v)
+			}
+		}
+	}
+	walk("", m)
+	return out
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	n = resolve(n)
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names what a node holds, for errors.
+func describe(n *yaml.Node) string {
+	switch n = resolve(n); n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
 var (
-	unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type bench\.(\w+)`)
+	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type bench\.(\w+)$`)
+	wrongTypeRE    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 	yamlSections   = map[string]reflect.Type{
 		"Scenario": reflect.TypeFor[Scenario](), "Stock": reflect.TypeFor[Stock](),
 		"Demand": reflect.TypeFor[Demand](), "Quantity": reflect.TypeFor[Quantity](),
 		"Arrivals": reflect.TypeFor[Arrivals](), "Client": reflect.TypeFor[Client](),
 		"Stop": reflect.TypeFor[Stop](),
 	}
+	yamlKinds = map[string]string{
+		"int": "a whole number", "int64": "a whole number", "uint64": "a whole number 0 or more",
+		"float64": "a number", "bool": "true or false", "string": "text",
+		"bench.Mode": "text", "bench.Popularity": "text", "bench.Process": "text",
+	}
 )
 
-// yamlMessage turns yaml.v3's errors into one line that names the field and
-// what is accepted there.
-func yamlMessage(err error) string {
+// sectionFields lists the fields of a section of a scenario file.
+func sectionFields(t reflect.Type) string {
+	var names []string
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag != "" {
+			names = append(names, tag)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// yamlMessage turns yaml.v3's errors into one line that names the field
+// (found in fields by its line) and what is accepted there.
+func yamlMessage(err error, fields map[string]field) string {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return strings.TrimPrefix(err.Error(), "yaml: ")
 	}
+	// find returns the name of the field whose node (as at says) is on
+	// line and matches.
+	// yaml.v3 reports problems in the order of the text, without their
+	// columns: two on one line ({min: x, max: x}) name a field each, from
+	// the left.
+	used := map[string]bool{}
+	find := func(line string, at func(f field) *yaml.Node, match func(n *yaml.Node) bool) string {
+		best, col := "", 0
+		for name, f := range fields {
+			n := at(f)
+			if strconv.Itoa(n.Line) != line || !match(n) || used[name] {
+				continue
+			}
+			if best == "" || n.Column < col {
+				best, col = name, n.Column
+			}
+		}
+		used[best] = true
+		return best
+	}
+	key := func(f field) *yaml.Node { return f.key }
+	val := func(f field) *yaml.Node { return f.val }
 	msgs := make([]string, 0, len(te.Errors))
 	for _, e := range te.Errors {
 		if m := unknownFieldRE.FindStringSubmatch(e); m != nil {
 			if t, ok := yamlSections[m[3]]; ok {
-				var fields []string
-				for i := range t.NumField() {
-					if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag != "" {
-						fields = append(fields, tag)
-					}
+				section, _ := strings.CutSuffix(find(m[1], key, func(n *yaml.Node) bool { return n.Value == m[2] }), "."+m[2])
+				if section == m[2] {
+					section = "" // top level
+				} else if section != "" {
+					section += ": "
 				}
-				e = fmt.Sprintf("line %s: unknown field %q (accepted: %s)", m[1], m[2], strings.Join(fields, ", "))
+				e = fmt.Sprintf("line %s: %sunknown field %q (accepted: %s)", m[1], section, m[2], sectionFields(t))
 			}
+		} else if m := wrongTypeRE.FindStringSubmatch(e); m != nil {
+			kind, value, into := m[2], m[3], m[4]
+			name := find(m[1], val, func(n *yaml.Node) bool {
+				switch kind {
+				case "map":
+					return n.Kind == yaml.MappingNode
+				case "seq":
+					return n.Kind == yaml.SequenceNode
+				}
+				prefix, cut := strings.CutSuffix(value, "...") // yaml.v3 shortens long values
+				return n.Kind == yaml.ScalarNode && (n.Value == value || cut && strings.HasPrefix(n.Value, prefix))
+			})
+			got := map[string]string{"map": "a mapping", "seq": "a list"}[kind]
+			if got == "" {
+				got = strconv.Quote(value)
+			}
+			accepted := yamlKinds[into]
+			if t, ok := yamlSections[strings.TrimPrefix(into, "bench.")]; ok {
+				accepted = "a mapping of " + sectionFields(t)
+			}
+			if accepted == "" {
+				accepted = into
+			}
+			if name != "" {
+				name += ": "
+			}
+			e = fmt.Sprintf("line %s: %s%s is not accepted (accepted: %s)", m[1], name, got, accepted)
 		}
-		e = strings.Replace(e, "!!str", "text", 1)
 		msgs = append(msgs, e)
 	}
 	return strings.Join(msgs, "; ")

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package bench
+
+import "io/fs"
+
+// umask is 0 where the system has none.
+func umask() fs.FileMode { return 0 }
