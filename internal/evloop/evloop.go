@@ -43,6 +43,7 @@ type Loop struct {
 	fds    []*task // registered descriptors, by registration index
 	timers timerHeap
 	evs    []unix.EpollEvent
+	ready  []*task // parked tasks a Waker woke, to resume
 	live   int
 	// raw: epoll_wait is entered without telling the scheduler (see wait).
 	raw       bool
@@ -56,6 +57,7 @@ type task struct {
 	yield func(struct{}) bool
 	// the wait the task is parked in
 	waiting bool
+	parked  bool      // in Park: a Waker may wake it
 	fd      int       // the registration index waited on, or -1
 	at      time.Time // its deadline, when hidx >= 0
 	hidx    int       // its place in the timer heap, or -1
@@ -139,6 +141,45 @@ func (l *Loop) Sleep(d time.Duration) {
 	}
 }
 
+// Waker wakes one task of a loop that parked itself with Park. A task gets
+// its own from Self and hands it to another task (a line of waiters, say);
+// Wake is called from a task of the same loop.
+type Waker struct {
+	l *Loop
+	t *task
+}
+
+// Self returns the calling task's Waker.
+func (l *Loop) Self() Waker {
+	if l.cur == nil {
+		panic(ErrNotTask)
+	}
+	return Waker{l: l, t: l.cur}
+}
+
+// Park parks the calling task until a task of the loop wakes it (nil),
+// until deadline (context.DeadlineExceeded; the zero time waits without
+// one), or until the loop is cancelled (context.Canceled). No descriptor
+// and no system call is involved: a task waiting for another, such as for
+// a connection it gives back, waits here. A wake may be stale (meant for
+// an earlier Park that ended otherwise): the task checks what it waited
+// for, and parks again if it has not come.
+func (l *Loop) Park(deadline time.Time) error {
+	if l.cur != nil {
+		l.cur.parked = true
+	}
+	return l.park(-1, deadline)
+}
+
+// Wake makes the task, if it is parked in Park, runnable again; the loop
+// resumes it once the calling task yields. A task not in Park is left
+// alone.
+func (w Waker) Wake() {
+	if w.t != nil && w.t.waiting && w.t.parked {
+		w.l.ready = append(w.l.ready, w.t)
+	}
+}
+
 // Cancelled reports whether Cancel was called.
 func (l *Loop) Cancelled() bool { return l.cancelled.Load() }
 
@@ -173,7 +214,7 @@ func (l *Loop) park(idx int, deadline time.Time) error {
 
 // wake makes the parked task t runnable again with err.
 func (l *Loop) wake(t *task, err error) {
-	t.waiting, t.err = false, err
+	t.waiting, t.parked, t.err = false, false, err
 	if t.fd >= 0 && l.fds[t.fd] == t {
 		l.fds[t.fd] = nil
 	}
@@ -199,10 +240,14 @@ func (l *Loop) Run() error {
 	for _, t := range l.tasks {
 		l.resume(t)
 	}
+	l.runReady()
 	for l.live > 0 {
 		timeout := maxBlock
 		if at, ok := l.timers.peek(); ok {
 			timeout = min(timeout, max(time.Until(at), 0))
+		}
+		if len(l.ready) > 0 {
+			timeout = 0
 		}
 		n, err := l.wait(timeout)
 		if err != nil {
@@ -231,13 +276,24 @@ func (l *Loop) Run() error {
 			}
 			t := l.timers[0]
 			var err error
-			if t.fd >= 0 {
+			if t.fd >= 0 || t.parked {
 				err = context.DeadlineExceeded
 			}
 			l.wake(t, err) // takes t out of the heap
 		}
+		l.runReady()
 	}
 	return nil
+}
+
+// runReady resumes the tasks Wakers woke, and those they wake in turn.
+func (l *Loop) runReady() {
+	for i := 0; i < len(l.ready); i++ {
+		if t := l.ready[i]; t.waiting && t.parked {
+			l.wake(t, nil)
+		}
+	}
+	l.ready = l.ready[:0]
 }
 
 // wait is epoll_wait for up to d. On a machine with more than one P it is

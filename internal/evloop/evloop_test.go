@@ -285,3 +285,54 @@ func BenchmarkPingPong(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// Park and Wake: a task parks until another wakes it, with no descriptor;
+// a Park's deadline ends it with DeadlineExceeded, and a Wake of a task
+// not parked does nothing.
+func TestParkAndWake(t *testing.T) {
+	l := newLoop(t)
+	var order []string
+	var waiter Waker
+	var ready bool
+	l.Go(func() {
+		waiter = l.Self()
+		for !ready { // a stale wake would be checked here
+			if err := l.Park(time.Time{}); err != nil {
+				t.Errorf("park: %v", err)
+				return
+			}
+		}
+		order = append(order, "woken")
+	})
+	l.Go(func() {
+		l.Self().Wake() // not parked: nothing happens
+		err := l.Park(time.Now().Add(5 * time.Millisecond))
+		order = append(order, "deadline")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("park with a deadline: %v, want DeadlineExceeded", err)
+		}
+		ready = true
+		waiter.Wake()
+		order = append(order, "waker")
+	})
+	if err := l.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"deadline", "waker", "woken"}; !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v: a woken task resumes once its waker yields", order, want)
+	}
+}
+
+// Cancel ends a Park with Canceled.
+func TestParkCancelled(t *testing.T) {
+	l := newLoop(t)
+	var err error
+	l.Go(func() { err = l.Park(time.Time{}) })
+	l.Go(func() { l.Cancel() })
+	if rerr := l.Run(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("park of a cancelled loop: %v, want Canceled", err)
+	}
+}
