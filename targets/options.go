@@ -13,7 +13,7 @@ type OptionKind string
 // The kinds of option values.
 const (
 	KindDuration OptionKind = "duration" // time.ParseDuration, not negative
-	KindInt      OptionKind = "int"      // a whole number, not negative
+	KindInt      OptionKind = "int"      // a whole number, not negative (at least Min)
 	KindBool     OptionKind = "bool"     // true or false
 	KindString   OptionKind = "string"   // any text
 	KindChoice   OptionKind = "choice"   // one of Choices
@@ -25,6 +25,7 @@ type OptionSpec struct {
 	Kind    OptionKind
 	Default string
 	Choices []string // for KindChoice
+	Min     int64    // for KindInt: the least value accepted (0 when unset)
 	Help    string   // one line
 }
 
@@ -48,8 +49,8 @@ func (s OptionSpec) validate(v string) error {
 		}
 	case KindInt:
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("want a whole number of 0 or more")
+		if err != nil || n < max(s.Min, 0) {
+			return fmt.Errorf("want a whole number of %d or more", max(s.Min, 0))
 		}
 	case KindBool:
 		if _, err := strconv.ParseBool(v); err != nil {

@@ -44,11 +44,23 @@ type Config struct {
 // done with it. It is safe for concurrent use.
 type Backends interface {
 	// Postgres returns a connection string for a PostgreSQL server. Never
-	// print it: it may hold a password (see embedded.RedactDSN).
+	// print it: it may hold a password (see redact.DSN).
 	Postgres(ctx context.Context) (dsn string, err error)
-	// NATS returns the client URL(s) of a NATS server with JetStream, or
-	// of a cluster, as opt asks for when embedded.
-	NATS(ctx context.Context, opt NATSOptions) (url string, err error)
+	// NATS returns a NATS server with JetStream, or a cluster: the user's,
+	// or embedded servers started as opt asks.
+	NATS(ctx context.Context, opt NATSOptions) (NATSServer, error)
+}
+
+// NATSServer is the NATS a design runs on.
+type NATSServer struct {
+	// URL lists the client URLs, comma-separated. Never print it: it may
+	// hold a password or a token (see redact.URLs).
+	URL string
+	// Embedded says stampede started these servers, with the NATSOptions
+	// asked for. For a server the user named it is false, and what the
+	// server does (its fsync, its replicas) is known only from what it
+	// says about itself.
+	Embedded bool
 }
 
 // NATSOptions is what a design asks of an embedded NATS: how many servers

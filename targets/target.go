@@ -105,6 +105,15 @@ type Info struct {
 	Consistency string `json:"consistency"` // e.g. "strong (row lock)", "none (check-then-act)"
 	Durability  string `json:"durability"`  // e.g. "fsync per commit", "memory only"
 	Backend     string `json:"backend,omitempty"`
+	// Durable says that a confirmed sale survives the crash of any one
+	// server of the backend: it was fsynced before the answer, or
+	// acknowledged by a quorum of replicas. Reports name the fastest
+	// design that was both correct and durable.
+	Durable bool `json:"durable"`
+	// Reference marks an in-process reference design (no real backend):
+	// a yardstick for the checker and the generator, kept apart from the
+	// real designs in verdicts.
+	Reference bool `json:"reference,omitempty"`
 	// Settings holds further facts worth printing (isolation level,
 	// replicas, sync interval, option values).
 	Settings map[string]string `json:"settings,omitempty"`
@@ -197,6 +206,24 @@ type LoopTarget interface {
 	Target
 	NewLoopClient(ctx context.Context, worker int, loop *evloop.Loop) (Client, error)
 }
+
+// Preflighter is a Target that can check, before any design of a run
+// starts, that it will be able to run: its backend is reachable and can
+// hold what the design's options ask for (a connection pool within the
+// server's limit, say). Callers run Preflight on every design of a run
+// before the first one runs, so that a missing backend fails the run at
+// once instead of after the designs before it. Preflight may start an
+// embedded server, which the run would start anyway; it is called before
+// Setup, from the goroutine that owns the Target.
+type Preflighter interface {
+	Target
+	Preflight(ctx context.Context) error
+}
+
+// ErrOption is wrapped by a Preflight error that blames one of the
+// design's options (a pool larger than the server allows): the user's
+// input, not the backend, is at fault.
+var ErrOption = errors.New("option not accepted")
 
 // ErrNoLoop is NewLoopClient's answer for a variant of a design that has
 // no event-loop client: the engine then gives every worker a goroutine.

@@ -3,9 +3,6 @@ package embedded
 import (
 	"context"
 	"errors"
-	"net/url"
-	"regexp"
-	"strings"
 	"sync"
 
 	"github.com/stampede-bench/stampede/targets"
@@ -33,28 +30,28 @@ type Env struct {
 
 // NATS returns the user's URL, or starts the embedded servers that opt
 // asks for on first use (one set per distinct opt) and returns their URLs.
-func (e *Env) NATS(ctx context.Context, opt targets.NATSOptions) (string, error) {
+func (e *Env) NATS(ctx context.Context, opt targets.NATSOptions) (targets.NATSServer, error) {
 	if e.NATSURL != "" {
-		return e.NATSURL, nil
+		return targets.NATSServer{URL: e.NATSURL}, nil
 	}
 	opt.Servers = max(opt.Servers, 1)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return "", ErrClosed
+		return targets.NATSServer{}, ErrClosed
 	}
 	if ns, ok := e.nats[opt]; ok {
-		return ns.URL, nil
+		return targets.NATSServer{URL: ns.URL, Embedded: true}, nil
 	}
 	ns, err := StartNATS(ctx, opt)
 	if err != nil {
-		return "", err
+		return targets.NATSServer{}, err
 	}
 	if e.nats == nil {
 		e.nats = map[targets.NATSOptions]*NATS{}
 	}
 	e.nats[opt] = ns
-	return ns.URL, nil
+	return targets.NATSServer{URL: ns.URL, Embedded: true}, nil
 }
 
 var _ targets.Backends = (*Env)(nil)
@@ -99,60 +96,4 @@ func (e *Env) Close() error {
 		delete(e.nats, k)
 	}
 	return errors.Join(errs...)
-}
-
-// Redacted is what a password is replaced with.
-const Redacted = "xxxxx"
-
-var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
-
-// RedactDSN returns dsn with its password replaced, in both the URL form
-// (postgres://u:secret@h/db) and the key=value form (password=secret).
-func RedactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Host != "" {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), Redacted)
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", Redacted)
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	return kvPassword.ReplaceAllString(dsn, "${1}"+Redacted)
-}
-
-// Secrets returns the passwords a connection string holds, for scrubbing
-// any text that might echo them (a server's or driver's error, say).
-func Secrets(dsn string) []string {
-	var out []string
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Host != "" {
-		if p, has := u.User.Password(); has && p != "" {
-			out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
-		}
-		if p := u.Query().Get("password"); p != "" {
-			out = append(out, p)
-		}
-		return dedupe(out)
-	}
-	for _, m := range kvPassword.FindAllStringSubmatch(dsn, -1) {
-		p := strings.Trim(m[2], "'")
-		if p != "" {
-			out = append(out, p, m[2])
-		}
-	}
-	return dedupe(out)
-}
-
-func dedupe(s []string) []string {
-	seen := map[string]bool{}
-	out := s[:0]
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }

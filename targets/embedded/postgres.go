@@ -68,9 +68,19 @@ type Postgres struct {
 	log  string
 }
 
+// DefaultMaxConnections is the embedded server's max_connections: room for
+// pools far larger than the designs' default (64 connections) plus the few
+// connections each design uses for setup, audit and reconciling, and for
+// the pools of a test package's designs open side by side. A run's pool is
+// checked against what is left before the run (postgres.Preflight). Each
+// slot costs the server about 45 KB of shared memory (184 MB in all at
+// 1000, 153 MB at 300).
+const DefaultMaxConnections = 1000
+
 // PostgresOptions tunes StartPostgres.
 type PostgresOptions struct {
-	// MaxConnections is the server's max_connections (default 300).
+	// MaxConnections is the server's max_connections
+	// (DefaultMaxConnections when 0).
 	MaxConnections int
 	// Settings are extra server settings, name to value.
 	Settings map[string]string
@@ -134,7 +144,7 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err e
 		return nil, err
 	}
 	if opt.MaxConnections <= 0 {
-		opt.MaxConnections = 300
+		opt.MaxConnections = DefaultMaxConnections
 	}
 	if opt.StartTimeout <= 0 {
 		opt.StartTimeout = 60 * time.Second
@@ -173,6 +183,11 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err e
 		"unix_socket_directories": dir,
 		"max_connections":         strconv.Itoa(opt.MaxConnections),
 		"logging_collector":       "off",
+		// SERIALIZABLE designs (ledger-serializable) take a predicate lock
+		// per row their SUM reads; the default 64 per transaction ran out
+		// of shared memory (SQLSTATE 53200) under the flash crowd, a
+		// failure of the server's sizing, not of the design.
+		"max_pred_locks_per_transaction": "256",
 	}
 	for k, v := range opt.Settings {
 		settings[k] = v

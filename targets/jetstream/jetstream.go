@@ -28,6 +28,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -97,15 +99,18 @@ type Target struct {
 	syncAlways bool
 	appTime    time.Duration
 
-	url     string
-	nc      *nats.Conn
-	js      natsjs.JetStream
-	stream  string // the stream name (for kv, the bucket's stream)
-	bucket  string
-	prefix  string // subject of product p is prefix + p (stream) or the key p<p> (kv)
-	initial []state
-	stock   targets.Stock
-	version string
+	server     targets.NATSServer
+	url        string
+	serverName string
+	cluster    string
+	nc         *nats.Conn
+	js         natsjs.JetStream
+	stream     string // the stream name (for kv, the bucket's stream)
+	bucket     string
+	prefix     string // subject of product p is prefix + p (stream) or the key p<p> (kv)
+	initial    []state
+	stock      targets.Stock
+	version    string
 }
 
 func upperName(design string) string {
@@ -133,7 +138,6 @@ func (t *Target) Info() targets.Info {
 		info.Design = "publish with Nats-Expected-Last-Subject-Sequence and Nats-Msg-Id; refresh and retry on conflict"
 		info.Consistency = "strong per product (optimistic), idempotent within " + dupWindow.String()
 	}
-	embedded := t.cfg.Backends != nil && t.url != "" && strings.Contains(t.url, "127.0.0.1")
 	sync := "default"
 	if t.syncAlways {
 		sync = "always"
@@ -143,19 +147,33 @@ func (t *Target) Info() targets.Info {
 	if t.replicas > 1 {
 		repl = fmt.Sprintf("%d replicas, each sale acknowledged by a quorum of %d", t.replicas, t.replicas/2+1)
 	}
+	// What stampede started it knows; of a server the user named it
+	// knows only what the server says (version, name, cluster), not how
+	// often it fsyncs.
 	switch {
-	case !embedded:
-		info.Durability = "file store, " + repl + "; fsync as the server is configured"
+	case !t.server.Embedded:
+		info.Settings["sync"] = "unknown"
+		info.Durability = "file store, " + repl + "; fsync unknown: the server's sync interval is its own setting, which clients cannot read (nats-server's default is every 2 minutes)"
+		info.Durable = t.replicas > 1
 	case t.syncAlways:
 		info.Durability = "file store, fsync per message, " + repl
+		info.Durable = true
 	case t.replicas > 1:
 		info.Durability = "file store, fsync every 2 minutes (nats-server default), " + repl + ": losing a quorum at once can lose the last confirmed sales"
+		info.Durable = true
 	default:
 		info.Durability = "file store, fsync every 2 minutes (nats-server default), " + repl + ": a crash can lose the last confirmed sales"
 	}
 	info.Backend = "nats-server " + t.version
-	if embedded {
-		info.Backend += fmt.Sprintf(" (in-process, %d server(s) on 127.0.0.1)", max(t.replicas, 1))
+	switch {
+	case t.server.Embedded:
+		info.Backend += fmt.Sprintf(" (in-process, started by stampede: %d server(s) on 127.0.0.1)", max(t.replicas, 1))
+	case t.version != "":
+		info.Backend += " (not started by stampede: server " + t.serverName
+		if t.cluster != "" {
+			info.Backend += " of cluster " + t.cluster
+		}
+		info.Backend += ")"
 	}
 	return info
 }
@@ -163,19 +181,16 @@ func (t *Target) Info() targets.Info {
 // Setup connects, creates the stream (or bucket) afresh, and writes each
 // product's capacity.
 func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
-	servers := 1
-	if t.replicas > 1 {
-		servers = 3
-	}
-	url, err := t.cfg.Backends.NATS(ctx, targets.NATSOptions{Servers: servers, SyncAlways: t.syncAlways})
+	server, err := t.natsServer(ctx)
 	if err != nil {
 		return err
 	}
-	t.url, t.stock = url, s
-	if t.nc, err = nats.Connect(url, nats.Name("stampede-"+t.name)); err != nil {
+	t.server, t.url, t.stock = server, server.URL, s
+	if t.nc, err = nats.Connect(t.url, nats.Name("stampede-"+t.name)); err != nil {
 		return fmt.Errorf("nats: connect: %w", err)
 	}
 	t.version = t.nc.ConnectedServerVersion()
+	t.serverName, t.cluster = t.nc.ConnectedServerName(), t.nc.ConnectedClusterName()
 	if t.js, err = natsjs.New(t.nc); err != nil {
 		return err
 	}
@@ -346,4 +361,67 @@ func (t *Target) Close() error {
 		t.nc.Close()
 	}
 	return nil
+}
+
+var _ targets.Preflighter = (*Target)(nil)
+
+// natsServer returns the NATS the design runs on: the user's, or embedded
+// servers as its options ask (one, or three clustered for R3 streams).
+func (t *Target) natsServer(ctx context.Context) (targets.NATSServer, error) {
+	servers := 1
+	if t.replicas > 1 {
+		servers = 3
+	}
+	return t.cfg.Backends.NATS(ctx, targets.NATSOptions{Servers: servers, SyncAlways: t.syncAlways})
+}
+
+// Preflight checks, before any design of a run starts, that the NATS the
+// design will use accepts a connection and has JetStream on. It starts
+// the embedded servers if they are the ones to use.
+func (t *Target) Preflight(ctx context.Context) error {
+	server, err := t.natsServer(ctx)
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(server.URL, nats.Name("stampede-preflight"), nats.Timeout(5*time.Second),
+		nats.NoReconnect())
+	if err != nil {
+		return fmt.Errorf("cannot reach NATS: %w", dialCause(ctx, server.URL, err))
+	}
+	defer nc.Close()
+	js, err := natsjs.New(nc)
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(actx); err != nil {
+		return fmt.Errorf("NATS at %s has no JetStream for this account: %w", nc.ConnectedAddr(), err)
+	}
+	return nil
+}
+
+// dialCause returns, for nats.go's "no servers available", why the first
+// server could not be reached (connection refused, no such host), which
+// nats.go does not say; any other error as it is.
+func dialCause(ctx context.Context, urls string, err error) error {
+	if !errors.Is(err, nats.ErrNoServers) {
+		return err
+	}
+	first, _, _ := strings.Cut(urls, ",")
+	u, perr := url.Parse(strings.TrimSpace(first))
+	if perr != nil || u.Host == "" {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "4222")
+	}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	c, derr := d.DialContext(ctx, "tcp", host)
+	if derr != nil {
+		return fmt.Errorf("%w (%w)", err, derr)
+	}
+	c.Close()
+	return err
 }

@@ -1,10 +1,15 @@
 package jetstream_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stampede-bench/stampede/internal/designtest"
+	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/embedded"
 )
 
 func TestMain(m *testing.M) { designtest.Main(m) }
@@ -70,5 +75,53 @@ func TestSyncAlways(t *testing.T) {
 	}
 	if r.Info.Settings["sync"] != "always" || !strings.Contains(r.Info.Durability, "fsync per message") {
 		t.Errorf("info does not say every message is fsynced: %+v", r.Info)
+	}
+}
+
+// A server stampede did not start is labelled by what it says of itself,
+// whatever its address: a nats-server on 127.0.0.1 named with -nats is not
+// the embedded one, and its fsync interval is not known.
+func TestInfoOfAServerNotStarted(t *testing.T) {
+	s, err := server.NewServer(&server.Options{ServerName: "theirs", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	env := &embedded.Env{NATSURL: s.ClientURL()}
+	defer env.Close()
+	tgt := designtest.NewOn(t, env, "jetstream")
+	if err := tgt.(targets.Preflighter).Preflight(context.Background()); err != nil {
+		t.Fatalf("preflight of a working server: %v", err)
+	}
+	if err := tgt.Setup(context.Background(), targets.Stock{Products: 2, Capacity: 10}); err != nil {
+		t.Fatal(err)
+	}
+	info := tgt.Info()
+	if strings.Contains(info.Backend, "in-process") || !strings.Contains(info.Backend, "not started by stampede: server theirs") {
+		t.Errorf("backend %q: want the server's own name, not in-process", info.Backend)
+	}
+	if strings.Contains(info.Durability, "2 minutes (nats-server default), one server") || !strings.Contains(info.Durability, "fsync unknown") ||
+		info.Settings["sync"] != "unknown" || info.Durable {
+		t.Errorf("durability %q (sync %q, durable %v): want it unknown, not the embedded server's", info.Durability, info.Settings["sync"], info.Durable)
+	}
+	// And the embedded server says it is.
+	if embedded := designtest.New(t, "jetstream"); embedded.Setup(context.Background(), targets.Stock{Products: 1, Capacity: 1}) == nil {
+		if b := embedded.Info().Backend; !strings.Contains(b, "in-process, started by stampede") {
+			t.Errorf("embedded backend %q", b)
+		}
+	}
+}
+
+// Preflight of a closed port names the cause.
+func TestPreflightClosedPort(t *testing.T) {
+	tgt := designtest.NewOn(t, &embedded.Env{NATSURL: "nats://127.0.0.1:1"}, "jetstream")
+	err := tgt.(targets.Preflighter).Preflight(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("preflight of a closed port: %v, want the dial's cause", err)
 	}
 }

@@ -16,6 +16,17 @@
 //     zero and cancels their most recent sales with compensating rows,
 //     each an apology to a buyer who was told yes. Oversold 0 after
 //     reconciliation, at the price of apologies.
+//
+// The buyers share a pool of connections, as a shop's application tier
+// does (option ledger.pool, 64 by default; see package postgres): up to
+// that many workers keep one each for the whole run; beyond, each attempt
+// takes one and gives it back, waiting in line for a free one, and the
+// wait is part of the buyer's response time. An attempt holds its
+// connection through the application's work (app_time), as a transaction
+// must. A buyer whose deadline passes while it waits is told Error ("no
+// connection within the timeout"), not Unknown: its order never reached
+// the database, so it was not applied. The reconciler has a connection of
+// its own, outside the pool.
 package ledger
 
 import (
@@ -54,6 +65,7 @@ func init() {
 					Help: "the application's work between reading the stock and appending the sale (validation, pricing, a payment hold)"},
 				{Key: "reconcile_every", Kind: targets.KindDuration, Default: "100ms",
 					Help: "ledger-reconcile: how often the reconciler runs during the run"},
+				postgres.PoolOption,
 			},
 			New: func(cfg targets.Config) (targets.Target, error) {
 				if cfg.Backends == nil {
@@ -68,6 +80,9 @@ func init() {
 		})
 	}
 }
+
+// poolOption names the designs' pool option (postgres.PoolOption).
+const poolOption = "ledger.pool"
 
 const schemaSQL = `
 CREATE TABLE ledger (
@@ -103,6 +118,8 @@ INSERT INTO ledger (product, delta, order_id, kind)
 SELECT $1, o.qty, o.order_id, 'c' FROM open_sales o, deficit
 WHERE deficit.d > 0 AND o.upto - o.qty < deficit.d`
 )
+
+var _ targets.Preflighter = (*Target)(nil)
 
 // Target is a ledger design. It is safe for concurrent use by its clients.
 type Target struct {
@@ -146,7 +163,7 @@ func (t *Target) Info() targets.Info {
 // Setup creates the ledger in a fresh schema with one restock per product,
 // and starts ledger-reconcile's reconciler.
 func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
-	db, err := postgres.Open(ctx, t.cfg, postgres.SchemaName(t.name))
+	db, err := postgres.Open(ctx, t.cfg, t.name)
 	if err != nil {
 		return err
 	}
@@ -207,7 +224,13 @@ func (t *Target) reconcile(ctx context.Context) error {
 	return nil
 }
 
-// NewClient returns a client holding one connection.
+// Preflight checks that the server is reachable and has room for the
+// pool (postgres.Preflight).
+func (t *Target) Preflight(ctx context.Context) error {
+	return postgres.Preflight(ctx, t.cfg, poolOption)
+}
+
+// NewClient returns a client of the buyers' pool.
 func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	c, err := t.db.Acquire(ctx)
 	if err != nil {
@@ -269,7 +292,8 @@ func (t *Target) Close() error {
 	return nil
 }
 
-// client is one worker's connection (its Close gives it back).
+// client is one worker's way to the buyers' pool (its Close gives back
+// what it holds).
 type client struct {
 	*postgres.Conn
 	t *Target
@@ -285,6 +309,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	if err != nil {
 		return postgres.Failed(ctx, err)
 	}
+	defer c.Put()
 	iso := pgx.ReadCommitted
 	if c.t.v == serializable {
 		iso = pgx.Serializable

@@ -91,6 +91,7 @@ func (t *Target) Info() targets.Info {
 	info := targets.Info{
 		Backend:    "in-process",
 		Durability: "none (memory only)",
+		Reference:  true,
 		Settings:   map[string]string{"rtt": t.rtt.String()},
 	}
 	if t.racy {

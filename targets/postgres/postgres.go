@@ -1,7 +1,35 @@
-// Package postgres holds what the PostgreSQL designs share: a pool with a
-// schema of their own, created fresh for each run, the server's facts for
-// an honest Info, a connection per worker, and the mapping of errors to
-// outcomes.
+// Package postgres holds what the PostgreSQL designs share: a schema of
+// their own, created fresh for each run, the server's facts for an honest
+// Info, the buyers' bounded pool of connections, the check before a run
+// that the server has room for it, and the mapping of errors to outcomes.
+//
+// # The buyers' pool
+//
+// A shop's application tier serves thousands of buyers from a bounded pool
+// of database connections, and so does a design here: option pool (-opt
+// sqlcounter.pool=N, -opt ledger.pool=N; DefaultPool) caps the connections
+// its buyers use. While a design has no more clients (workers) than that,
+// each client keeps one connection for the whole run, as pgbench's clients
+// do, and nothing waits. With more clients than connections, a client
+// takes a connection for each attempt and gives it back after it; a buyer
+// who finds none free waits in line (first come, first served) for as long
+// as its attempt's deadline allows. The wait is part of the attempt, so the
+// engine counts it in the buyer's response time (and its service time: the
+// buyer sent the order to the shop, whose tier made it wait).
+//
+// A buyer whose deadline passes while it waits for a connection gets a
+// definite failure (targets.Error, ErrNoConnection), not Unknown: its order
+// never reached the database, so it cannot have been applied, and the
+// checker holds the design to that (an applied order whose every reply was
+// a definite no counts as phantom). Unknown is for the doubt of an order in
+// flight; calling a wait in line unknown would blur that figure. It is the
+// shop's "busy, try again" (an HTTP 503) sent at the buyer's deadline. The
+// engine does not retry a definite failure as it retries a timeout, so a
+// scenario's retries do not apply to these buyers.
+//
+// Besides its pool a design uses up to AdminConns connections of its own
+// for setup, the audit and a reconciler. Preflight checks before a run that
+// the server has room for both.
 package postgres
 
 import (
@@ -10,37 +38,75 @@ import (
 	"fmt"
 	"iter"
 	"net"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stampede-bench/stampede/internal/evloop"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/redact"
 )
 
-// DB is a design's database: a pool whose connections use the design's
-// own schema. It is safe for concurrent use.
+// DB is a design's database: its schema, its buyers' pool and a small pool
+// of its own for setup, audit and reconciling. It is safe for concurrent
+// use.
 type DB struct {
+	// Pool serves setup, the audit and a reconciler: at most AdminConns
+	// connections, apart from the buyers'.
 	Pool   *pgxpool.Pool
 	Schema string
 	Facts  Facts
-	// Statements are prepared, by name, on every connection a worker
-	// gets. Set them after Open, before the first Acquire.
+	// Statements are prepared, by name, on every connection a buyer
+	// gets. Set them after Open, before the first client.
 	Statements map[string]string
+	// Size is the buyers' pool: the most connections the design's
+	// clients hold at once.
+	Size int
+
+	buyers *pgxpool.Pool
+	// clients counts the pgx clients open; more than Size and they
+	// share the pool, a connection per attempt.
+	clients atomic.Int32
+	peak    atomic.Int32 // the most clients open at once, pgx or loop
+	loops   map[*evloop.Loop]*wirePool
 }
 
-// Facts are what the server says about itself, for Info.
-type Facts struct {
-	Version           string // server_version
-	Fsync             string // fsync
-	SynchronousCommit string // synchronous_commit
-	Host              string // host:port, never the password
+// DefaultPool is the size of a design's pool unless option pool says
+// otherwise: as many connections as the built-in scenarios have workers
+// at most (hot-product's 64 users), so that each keeps one, as before
+// pools, and none waits.
+const DefaultPool = 64
+
+// AdminConns is how many connections a design uses besides its buyers'
+// pool: for setup, the audit and a reconciler.
+const AdminConns = 2
+
+// PoolOption is the option that sizes a design's pool, for the Options of
+// its targets.Register call.
+var PoolOption = targets.OptionSpec{
+	Key: "pool", Kind: targets.KindInt, Default: strconv.Itoa(DefaultPool), Min: 1,
+	Help: "connections in the buyers' pool (the application tier's); up to this many users keep one each, more wait in line for one, inside their response time",
 }
 
-// Open connects to the server the Backends name and creates schema afresh
-// (dropping one of that name left by an earlier run). Each connection has
-// the schema as its search path.
-func Open(ctx context.Context, cfg targets.Config, schema string) (*DB, error) {
+// PoolSize returns the pool option's value: DefaultPool when absent.
+func PoolSize(o targets.Options) int {
+	if _, ok := o[PoolOption.Key]; !ok {
+		return DefaultPool
+	}
+	return o.Int(PoolOption.Key)
+}
+
+// Open connects to the server the Backends name and creates the schema of
+// design afresh (dropping one of that name left by an earlier run). Each
+// connection has the schema as its search path, and design in its
+// application_name: "stampede <design>" for the buyers' connections,
+// "stampede <design> admin" for the others. The buyers' pool holds
+// PoolSize(cfg.Options) connections.
+func Open(ctx context.Context, cfg targets.Config, design string) (*DB, error) {
 	if cfg.Backends == nil {
 		return nil, targets.ErrNoBackends
 	}
@@ -52,32 +118,60 @@ func Open(ctx context.Context, cfg targets.Config, schema string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: the DSN does not parse: %w", scrubDSN(err, dsn))
 	}
-	// Every worker holds one connection for the whole run: the pool is
-	// as large as the number of workers, which it learns as they come.
-	pc.MaxConns = 10_000
+	db := &DB{Schema: SchemaName(design), Size: PoolSize(cfg.Options)}
 	pc.MinConns = 0
-	pc.ConnConfig.RuntimeParams["search_path"] = schema
-	pc.ConnConfig.RuntimeParams["application_name"] = "stampede"
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
+	pc.ConnConfig.RuntimeParams["search_path"] = db.Schema
+	bc := pc.Copy()
+	pc.MaxConns = AdminConns
+	pc.ConnConfig.RuntimeParams["application_name"] = ApplicationName(design) + " admin"
+	bc.MaxConns = int32(db.Size)
+	bc.ConnConfig.RuntimeParams["application_name"] = ApplicationName(design)
+	bc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		for name, sql := range db.Statements {
+			if _, err := c.Prepare(ctx, name, sql); err != nil {
+				return fmt.Errorf("prepare %s: %w", name, err)
+			}
+		}
+		return nil
+	}
+	if db.Pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, fmt.Errorf("postgres: %w", scrubDSN(err, dsn))
 	}
-	db := &DB{Pool: pool, Schema: schema}
+	if db.buyers, err = pgxpool.NewWithConfig(ctx, bc); err != nil {
+		db.Pool.Close()
+		return nil, fmt.Errorf("postgres: %w", scrubDSN(err, dsn))
+	}
 	if err := db.reset(ctx); err != nil {
-		pool.Close()
+		db.Close()
 		return nil, fmt.Errorf("postgres: %w", scrubDSN(err, dsn))
 	}
 	db.Facts.Host = net.JoinHostPort(pc.ConnConfig.Host, fmt.Sprint(pc.ConnConfig.Port))
 	return db, nil
 }
 
-// scrubDSN keeps a DSN's password out of an error a driver built from it.
+// ApplicationName is the application_name of a design's buyers'
+// connections, by which pg_stat_activity tells them apart.
+func ApplicationName(design string) string { return "stampede " + design }
+
+// Facts are what the server says about itself, for Info.
+type Facts struct {
+	Version           string // server_version
+	Fsync             string // fsync
+	SynchronousCommit string // synchronous_commit
+	Host              string // host:port, never the password
+}
+
+// scrubDSN keeps a DSN's password out of an error a driver built from it:
+// where the error quotes the whole connection string, it shows it with the
+// password masked (redact.DSN). It never searches the text for the
+// password itself, which would mangle every message that shares its
+// characters; pgx's own errors name the user, database and host, never the
+// password.
 func scrubDSN(err error, dsn string) error {
-	pc, perr := pgconn.ParseConfig(dsn)
-	if perr != nil || pc.Password == "" || !strings.Contains(err.Error(), pc.Password) {
+	if dsn == "" || !strings.Contains(err.Error(), dsn) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), pc.Password, "xxxxx"))
+	return errors.New(strings.ReplaceAll(err.Error(), dsn, redact.DSN(dsn)))
 }
 
 func (db *DB) reset(ctx context.Context) error {
@@ -128,65 +222,139 @@ func (f Facts) Durability() string {
 	}
 }
 
-// Info fills the parts of a design's Info that come from the server.
+// Durable reports whether a confirmed sale was fsynced before its answer.
+func (f Facts) Durable() bool { return f.Fsync == "on" && f.SynchronousCommit != "off" }
+
+// Info fills the parts of a design's Info that come from the server and
+// its pool.
 func (db *DB) Info(design, consistency, isolation string) targets.Info {
 	return targets.Info{
-		Design: design, Consistency: consistency, Durability: db.Facts.Durability(),
+		Design: design, Consistency: consistency, Durability: db.Facts.Durability(), Durable: db.Facts.Durable(),
 		Backend: "PostgreSQL " + db.Facts.Version + " at " + db.Facts.Host,
 		Settings: map[string]string{
 			"isolation": isolation, "fsync": db.Facts.Fsync, "synchronous_commit": db.Facts.SynchronousCommit,
 			"server_version": db.Facts.Version, "schema": db.Schema,
+			"pool": strconv.Itoa(db.Size), "connections": db.connections(),
 		},
 	}
 }
 
-// Close releases the pool. The schema stays for inspection until the next
-// run of the design drops it.
+// connections says how the workers used the pool.
+func (db *DB) connections() string {
+	switch n := int(db.peak.Load()); {
+	case n == 0:
+		return "no worker yet"
+	case n <= db.Size:
+		return fmt.Sprintf("one per worker (%d workers)", n)
+	default:
+		return fmt.Sprintf("shared by %d workers: one per attempt, waiting in line for a free one", n)
+	}
+}
+
+// notePeak records that n clients are open.
+func (db *DB) notePeak(n int32) {
+	for p := db.peak.Load(); n > p && !db.peak.CompareAndSwap(p, n); p = db.peak.Load() {
+	}
+}
+
+// Close releases the pools and the event-loop connections. The schema
+// stays for inspection until the next run of the design drops it.
 func (db *DB) Close() {
-	if db != nil && db.Pool != nil {
+	if db == nil {
+		return
+	}
+	for _, p := range db.loops {
+		p.close()
+	}
+	db.loops = nil
+	if db.buyers != nil {
+		db.buyers.Close()
+	}
+	if db.Pool != nil {
 		db.Pool.Close()
 	}
 }
 
-// Conn is a worker's connection, acquired for the worker's lifetime and
-// replaced when it breaks (as pgx closes a connection whose query a
-// timeout interrupted).
-type Conn struct {
-	db *DB
-	c  *pgxpool.Conn
+// ErrNoConnection is the Err of an attempt whose deadline passed while it
+// waited for a connection from the design's pool: it never reached the
+// server, a definite failure.
+var ErrNoConnection = fmt.Errorf("%w: no connection within the timeout", ErrNotSent)
+
+// notSent wraps the error of getting a connection for an attempt: its
+// statement was never sent.
+func notSent(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrNoConnection
+	}
+	return fmt.Errorf("%w: no connection: %w", ErrNotSent, err)
 }
 
-// Acquire returns a worker's connection, with the statements prepared.
+// Conn is a worker's way to a connection of the buyers' pool: it keeps one
+// for the worker's lifetime while the design has no more clients than
+// connections, and takes one for each attempt otherwise (Get, then Put).
+// A connection that broke (as pgx closes one whose query a timeout
+// interrupted) is replaced. A Conn belongs to one worker.
+type Conn struct {
+	db     *DB
+	c      *pgxpool.Conn
+	closed bool
+}
+
+// Acquire returns a worker's Conn. While the design has no more clients
+// than its pool has connections, the Conn takes its connection now and
+// keeps it.
 func (db *DB) Acquire(ctx context.Context) (*Conn, error) {
 	c := &Conn{db: db}
-	if _, err := c.Get(ctx); err != nil {
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+	n := db.clients.Add(1)
+	db.notePeak(n)
+	if int(n) <= db.Size {
+		nc, err := db.buyers.Acquire(ctx)
+		if err != nil {
+			db.clients.Add(-1)
+			return nil, fmt.Errorf("postgres: connect: %w", err)
+		}
+		c.c = nc
 	}
 	return c, nil
 }
 
-// Get returns a live connection, reconnecting if the last one broke.
+// shared reports whether the design has more clients than connections.
+func (db *DB) shared() bool { return int(db.clients.Load()) > db.Size }
+
+// Get returns a live connection for an attempt: the one the Conn holds,
+// or one from the pool, waiting for a free one as long as ctx allows. The
+// statements are prepared on every connection of the pool.
+//
+// When the pool is shared, an error wraps ErrNotSent (ErrNoConnection when
+// ctx's deadline passed while the attempt waited in line). Otherwise the
+// Conn only ever reconnects here, after its connection broke, and the error
+// is the driver's, which Failed judges as it judged such an error before
+// there were pools (unknown when the deadline has passed).
 func (c *Conn) Get(ctx context.Context) (*pgx.Conn, error) {
 	if c.c != nil && c.c.Conn().IsClosed() {
 		c.c.Release()
 		c.c = nil
 	}
 	if c.c == nil {
-		nc, err := c.db.Pool.Acquire(ctx)
+		nc, err := c.db.buyers.Acquire(ctx)
 		if err != nil {
-			return nil, err
-		}
-		// Prepare is idempotent: a connection that has the statements
-		// answers from its own cache without a round trip.
-		for name, sql := range c.db.Statements {
-			if _, err := nc.Conn().Prepare(ctx, name, sql); err != nil {
-				nc.Release()
-				return nil, fmt.Errorf("prepare %s: %w", name, err)
+			if c.db.shared() {
+				return nil, notSent(err)
 			}
+			return nil, err
 		}
 		c.c = nc
 	}
 	return c.c.Conn(), nil
+}
+
+// Put ends an attempt: the connection goes back to the pool when the
+// design has more clients than connections, and stays otherwise.
+func (c *Conn) Put() {
+	if c.c != nil && c.db.shared() {
+		c.c.Release()
+		c.c = nil
+	}
 }
 
 // StreamOrders returns a sequence over the rows of query, each an order id
@@ -218,17 +386,18 @@ func StreamOrders(ctx context.Context, pool *pgxpool.Pool, query string) iter.Se
 	}
 }
 
-// Release gives the connection back.
-func (c *Conn) Release() {
+// Close gives the connection back and leaves the pool to the other
+// clients; a design's client embeds Conn for it.
+func (c *Conn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
 	if c.c != nil {
 		c.c.Release()
 		c.c = nil
 	}
-}
-
-// Close gives the connection back; a design's client embeds Conn for it.
-func (c *Conn) Close() error {
-	c.Release()
+	c.db.clients.Add(-1)
 	return nil
 }
 

@@ -27,7 +27,7 @@ var ErrNotSent = errors.New("postgres: not sent")
 // the socket over; each attempt then speaks the extended query protocol
 // through pgx's pgproto3 (Bind, Execute, Sync; parameters in text, as
 // pgbench -M prepared sends them) and waits for the server through the
-// loop. It belongs to one task.
+// loop. It belongs to one task at a time (see LoopConn).
 type Wire struct {
 	db   *DB
 	loop *evloop.Loop
@@ -59,7 +59,7 @@ func (db *DB) Wire(ctx context.Context, loop *evloop.Loop) (*Wire, error) {
 }
 
 func (w *Wire) dial(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, w.db.Pool.Config().ConnConfig.Copy())
+	conn, err := pgx.ConnectConfig(ctx, w.db.buyers.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
 	}

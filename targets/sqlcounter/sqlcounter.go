@@ -13,7 +13,19 @@
 //     lock across a second round trip.
 //   - sqlcounter-noidem: the conditional UPDATE alone (plus an append to an
 //     audit table in the same statement, so duplicates can be counted):
-//     resubmissions apply again.
+//     resubmissions apply again. Its closed-loop users can run as tasks of
+//     an event loop (targets.LoopTarget), speaking the wire protocol
+//     (postgres.Wire).
+//
+// The buyers share a pool of connections, as a shop's application tier
+// does (option sqlcounter.pool, 64 by default; see package postgres): up
+// to that many workers keep one each for the whole run; beyond, each
+// attempt takes one and gives it back, waiting in line for a free one, and
+// the wait is part of the buyer's response time. Event-loop tasks share
+// the pool's connections the same way, waiting through the loop, so that
+// the loop serves any number of users. A buyer whose deadline passes while
+// it waits is told Error ("no connection within the timeout"), not
+// Unknown: its order never reached the database, so it was not applied.
 package sqlcounter
 
 import (
@@ -49,6 +61,7 @@ func init() {
 	} {
 		targets.Register(targets.Registration{
 			Name: r.name, Description: r.desc, OptionPrefix: "sqlcounter",
+			Options: []targets.OptionSpec{postgres.PoolOption},
 			New: func(cfg targets.Config) (targets.Target, error) {
 				if cfg.Backends == nil {
 					return nil, targets.ErrNoBackends
@@ -58,6 +71,9 @@ func init() {
 		})
 	}
 }
+
+// poolOption names the designs' pool option (postgres.PoolOption).
+const poolOption = "sqlcounter.pool"
 
 // NoIdemSQL is sqlcounter-noidem's statement in pgbench's syntax
 // (:order_id, :product, :qty), so scripts/vs-pgbench runs the very same.
@@ -125,6 +141,11 @@ WHERE order_id = $1 AND outcome IS NULL`
 	stmtNoIdem = "noidem"
 )
 
+var (
+	_ targets.LoopTarget  = (*Target)(nil)
+	_ targets.Preflighter = (*Target)(nil)
+)
+
 // Target is a row-locked counter design. It is safe for concurrent use by
 // its clients.
 type Target struct {
@@ -154,7 +175,7 @@ func (t *Target) Info() targets.Info {
 
 // Setup creates the tables in a fresh schema and stocks the products.
 func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
-	db, err := postgres.Open(ctx, t.cfg, postgres.SchemaName(t.name))
+	db, err := postgres.Open(ctx, t.cfg, t.name)
 	if err != nil {
 		return err
 	}
@@ -167,7 +188,13 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 		fmt.Sprintf("INSERT INTO stock SELECT g, %d, %d FROM generate_series(0, %d) g", s.Capacity, s.Capacity, s.Products-1))
 }
 
-// NewClient returns a client holding one connection.
+// Preflight checks that the server is reachable and has room for the
+// pool (postgres.Preflight).
+func (t *Target) Preflight(ctx context.Context) error {
+	return postgres.Preflight(ctx, t.cfg, poolOption)
+}
+
+// NewClient returns a client of the buyers' pool.
 func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	c, err := t.db.Acquire(ctx)
 	if err != nil {
@@ -177,21 +204,22 @@ func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 }
 
 // NewLoopClient returns sqlcounter-noidem's client for a task of an event
-// loop: the same statement, over postgres.Wire. The other variants have
-// none (targets.ErrNoLoop).
+// loop: the same statement, over postgres.Wire, on a connection of its own
+// or one of the pool's that it waits for through the loop
+// (postgres.LoopConn). The other variants have none (targets.ErrNoLoop).
 func (t *Target) NewLoopClient(ctx context.Context, _ int, loop *evloop.Loop) (targets.Client, error) {
 	if t.v != noIdem {
 		return nil, targets.ErrNoLoop
 	}
-	w, err := t.db.Wire(ctx, loop)
+	c, err := t.db.LoopConn(ctx, loop)
 	if err != nil {
 		return nil, err
 	}
-	return &loopClient{w}, nil
+	return &loopClient{c}, nil
 }
 
 // loopClient is sqlcounter-noidem's client on an event loop.
-type loopClient struct{ *postgres.Wire }
+type loopClient struct{ *postgres.LoopConn }
 
 // Buy sells one order with the conditional UPDATE.
 func (c *loopClient) Buy(ctx context.Context, o targets.Order) targets.Reply {
@@ -243,7 +271,8 @@ func (t *Target) Close() error {
 	return nil
 }
 
-// client is one worker's connection (its Close gives it back).
+// client is one worker's way to the buyers' pool (its Close gives back
+// what it holds).
 type client struct {
 	*postgres.Conn
 	t *Target
@@ -259,6 +288,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	if err != nil {
 		return postgres.Failed(ctx, err)
 	}
+	defer c.Put()
 	id := int64(o.ID)
 	switch c.t.v {
 	case noIdem:

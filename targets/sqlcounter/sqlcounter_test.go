@@ -37,9 +37,6 @@ func TestFlashCrowd(t *testing.T) {
 			if k.Oversold != 0 {
 				t.Errorf("oversold %d, want 0: a row lock never oversells", k.Oversold)
 			}
-			if k.Sold != k.Capacity {
-				t.Errorf("sold %d of %d, want every seat", k.Sold, k.Capacity)
-			}
 			if k.Lost != 0 || k.Phantom != 0 {
 				t.Errorf("lost %d, phantom %d; want 0", k.Lost, k.Phantom)
 			}
@@ -51,6 +48,9 @@ func TestFlashCrowd(t *testing.T) {
 			}
 			if !c.duplicates && k.Contradicted != 0 {
 				t.Errorf("%d orders told both yes and no: a resubmission must get the original outcome", k.Contradicted)
+			}
+			if out := designtest.Run(t, c.name, designtest.SellOut(t)).Checks; out.Sold != out.Capacity || out.Oversold != 0 {
+				t.Errorf("sell-out: sold %d of %d, oversold %d; want every seat and no more", out.Sold, out.Capacity, out.Oversold)
 			}
 			if !strings.HasPrefix(r.Info.Backend, "PostgreSQL ") || r.Info.Settings["fsync"] == "" || r.Info.Settings["isolation"] != "read committed" {
 				t.Errorf("info does not state the server and its durability: %+v", r.Info)
@@ -143,28 +143,28 @@ func noIdemOnLoop(tb testing.TB, capacity int64) (targets.Target, *evloop.Loop, 
 	return tgt, loop, c
 }
 
-// An attempt of the wire client that times out behind a row lock is
-// Unknown; once the lock goes, it applies, and the next attempt on the same
-// connection first reads that late answer, then gets its own.
-func TestWireTimeoutThenLateAnswer(t *testing.T) {
+// lockStock locks sqlcounter-noidem's product 0 in a transaction of a
+// connection of its own, until the transaction ends or the test does.
+func lockStock(t *testing.T) pgx.Tx {
+	t.Helper()
 	ctx := context.Background()
-	tgt, loop, c := noIdemOnLoop(t, 10)
-	dsn, err := designtest.Env.Postgres(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	locker, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
-	tx, err := locker.Begin(ctx)
+	tx, err := connect(t).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(ctx, "SELECT 1 FROM "+postgres.SchemaName("sqlcounter-noidem")+".stock WHERE product = 0 FOR UPDATE"); err != nil {
 		t.Fatal(err)
 	}
+	return tx
+}
+
+// An attempt of the wire client that times out behind a row lock is
+// Unknown; once the lock goes, it applies, and the next attempt on the same
+// connection first reads that late answer, then gets its own.
+func TestWireTimeoutThenLateAnswer(t *testing.T) {
+	ctx := context.Background()
+	tgt, loop, c := noIdemOnLoop(t, 10)
+	tx := lockStock(t)
 	timedOut, released := make(chan struct{}), make(chan error)
 	go func() {
 		<-timedOut
@@ -223,4 +223,234 @@ func BenchmarkWireExec(b *testing.B) {
 	if err := loop.Run(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// poolWatch counts, from the run's progress callback (about four times a
+// second, from one goroutine), the connections a design's buyers hold, and
+// keeps the most it saw.
+type poolWatch struct {
+	t       *testing.T
+	conn    *pgx.Conn
+	app     string
+	samples int
+	most    int
+}
+
+func watchPool(t *testing.T, design string) *poolWatch {
+	t.Helper()
+	return &poolWatch{t: t, conn: connect(t), app: postgres.ApplicationName(design)}
+}
+
+// connect opens a connection of the test's own to the embedded server,
+// closed when the test ends.
+func connect(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	dsn, err := designtest.Env.Postgres(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
+// count returns how many connections the buyers hold now.
+func (w *poolWatch) count() int {
+	var n int
+	if err := w.conn.QueryRow(context.Background(),
+		"SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", w.app).Scan(&n); err != nil {
+		w.t.Error(err)
+	}
+	return n
+}
+
+func (w *poolWatch) progress(bench.Progress) {
+	w.samples++
+	w.most = max(w.most, w.count())
+}
+
+// More closed-loop users than the pool has connections: they share it,
+// goroutines through pgx's pool and event-loop tasks through the loop's
+// Wires, and every one of them is served: no errors, the audit matches
+// what clients were told, and the server never sees more buyers'
+// connections than the pool holds.
+func TestMoreUsersThanThePool(t *testing.T) {
+	const users, pool = 200, 8
+	sc := designtest.Scenario(t, "hot-product")
+	sc.Arrivals.Users = users
+	sc.Arrivals.Duration = bench.Duration(time.Second)
+	// The buyers wait in line for one of 8 connections: a timeout long
+	// enough for any machine keeps this a test of correctness.
+	sc.Client.Timeout = bench.Duration(time.Minute)
+	for _, c := range []struct {
+		name   string
+		client string
+	}{
+		{"sqlcounter", bench.ClientGoroutines},
+		{"sqlcounter-noidem", bench.ClientLoop},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			watch := watchPool(t, c.name)
+			tgt := designtest.New(t, c.name, fmt.Sprintf("sqlcounter.pool=%d", pool))
+			r, err := bench.Run(ctx, c.name, tgt, bench.NewPlan(sc), bench.Options{Progress: watch.progress})
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := watch.count() // pgx's pool keeps its connections until Close
+			k, o := r.Checks, r.Orders
+			t.Logf("%.0f/s p50 %dus p99 %dus; confirmed %d errors %d unknown %d; sold %d; connections: at most %d in %d samples, %d after; %s",
+				r.ThroughputPerS, r.LatencyUS.P50, r.LatencyUS.P99, o.Confirmed, o.Errors, o.Unknown, k.Sold, watch.most, watch.samples, after, r.Info.Settings["connections"])
+			if got := r.Info.Settings["client"]; got != c.client {
+				t.Errorf("settings.client %q, want %q", got, c.client)
+			}
+			if o.Confirmed == 0 || o.Errors != 0 || o.Unknown != 0 || o.Rejected != 0 {
+				t.Errorf("confirmed %d, errors %d, unknown %d, rejected %d; want sales and nothing else", o.Confirmed, o.Errors, o.Unknown, o.Rejected)
+			}
+			if k.Sold != o.Confirmed || k.Oversold != 0 || k.Lost != 0 || k.Phantom != 0 {
+				t.Errorf("sold %d of %d confirmed, oversold %d, lost %d, phantom %d", k.Sold, o.Confirmed, k.Oversold, k.Lost, k.Phantom)
+			}
+			if watch.samples == 0 {
+				t.Error("no sample of the connections during the run")
+			}
+			if watch.most > pool || after > pool {
+				t.Errorf("the buyers held %d connections during the run and %d after; the pool has %d", watch.most, after, pool)
+			}
+			if want := fmt.Sprintf("shared by %d workers", users); !strings.Contains(r.Info.Settings["connections"], want) ||
+				r.Info.Settings["pool"] != fmt.Sprint(pool) {
+				t.Errorf("settings pool %q, connections %q; want %d, %q", r.Info.Settings["pool"], r.Info.Settings["connections"], pool, want)
+			}
+		})
+	}
+}
+
+// A goroutine client beyond the pool waits for a connection as long as its
+// deadline allows; past it, it fails definitely without reaching the
+// server (postgres.ErrNoConnection); once the connection is free, it buys.
+func TestNoConnectionWithinTheTimeout(t *testing.T) {
+	ctx := context.Background()
+	tgt := designtest.New(t, "sqlcounter", "sqlcounter.pool=1")
+	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: 10}); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := tgt.NewClient(ctx, 0) // the pool's one connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	waiter, err := tgt.NewClient(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	r := waiter.Buy(short, targets.Order{ID: 1, Product: 0, Quantity: 1, Attempt: 1})
+	cancel()
+	if r.Outcome != targets.Error || !errors.Is(r.Err, postgres.ErrNoConnection) {
+		t.Errorf("with the only connection held: %v (%v), want error: %v", r.Outcome, r.Err, postgres.ErrNoConnection)
+	}
+	// The holder's attempt gives the connection back: the pool is shared.
+	if r := holder.Buy(ctx, targets.Order{ID: 2, Product: 0, Quantity: 1, Attempt: 1}); r.Outcome != targets.Confirmed {
+		t.Fatalf("holder: %v (%v)", r.Outcome, r.Err)
+	}
+	long, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if r := waiter.Buy(long, targets.Order{ID: 3, Product: 0, Quantity: 1, Attempt: 1}); r.Outcome != targets.Confirmed {
+		t.Errorf("with the connection free: %v (%v), want confirmed", r.Outcome, r.Err)
+	}
+	assertApplied(t, tgt, 2, 3)
+}
+
+// assertApplied checks that the audit holds exactly the orders ids.
+func assertApplied(t *testing.T, tgt targets.Target, ids ...targets.OrderID) {
+	t.Helper()
+	audit, err := tgt.Audit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := targets.CollectOrders(audit.Orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[targets.OrderID]bool{}
+	for _, r := range recs {
+		got[r.ID] = true
+	}
+	if len(got) != len(ids) || audit.Sold[0] != int64(len(ids)) {
+		t.Errorf("applied %v, sold %d; want exactly %v", recs, audit.Sold[0], ids)
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Errorf("order %d not applied", id)
+		}
+	}
+}
+
+// Tasks of an event loop beyond the pool wait for a Wire through the loop:
+// while the pool's one Wire waits behind a row lock, a task whose deadline
+// passes fails definitely (the loop's thread was free to time it out) and
+// another, without a deadline, gets the Wire once it is given back.
+func TestLoopTasksWaitForAWire(t *testing.T) {
+	ctx := context.Background()
+	tgt := designtest.New(t, "sqlcounter-noidem", "sqlcounter.pool=1")
+	if err := tgt.Setup(ctx, targets.Stock{Products: 1, Capacity: 10}); err != nil {
+		t.Fatal(err)
+	}
+	loop, err := evloop.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	clients := make([]targets.Client, 3) // holder, impatient, patient
+	for i := range clients {
+		if clients[i], err = tgt.(targets.LoopTarget).NewLoopClient(ctx, i, loop); err != nil {
+			t.Fatal(err)
+		}
+		defer clients[i].Close()
+	}
+	tx := lockStock(t)
+	// The lock goes once the impatient task has given up.
+	gaveUp, released := make(chan struct{}), make(chan error, 1)
+	go func() {
+		<-gaveUp
+		released <- tx.Commit(ctx)
+	}()
+	replies := make([]targets.Reply, 3)
+	var order []int // the order the tasks finished in; one goroutine writes it
+	for i, c := range clients {
+		loop.Go(func() {
+			a, cancel := context.WithTimeout(ctx, time.Minute)
+			if i == 1 {
+				a, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+			}
+			replies[i] = c.Buy(a, targets.Order{ID: targets.OrderID(i + 1), Product: 0, Quantity: 1, Attempt: 1})
+			cancel()
+			order = append(order, i)
+			if i == 1 {
+				close(gaveUp)
+			}
+		})
+	}
+	if err := loop.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if r := replies[1]; r.Outcome != targets.Error || !errors.Is(r.Err, postgres.ErrNoConnection) {
+		t.Errorf("impatient task: %v (%v), want error: %v", r.Outcome, r.Err, postgres.ErrNoConnection)
+	}
+	for _, i := range []int{0, 2} {
+		if replies[i].Outcome != targets.Confirmed {
+			t.Errorf("task %d: %v (%v), want confirmed", i, replies[i].Outcome, replies[i].Err)
+		}
+	}
+	if fmt.Sprint(order) != "[1 0 2]" {
+		t.Errorf("tasks finished in the order %v, want [1 0 2]: the impatient one, the holder, then the patient one", order)
+	}
+	assertApplied(t, tgt, 1, 3)
 }
