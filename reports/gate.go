@@ -134,7 +134,8 @@ func Evaluate(res, baseline *bench.Results, checks []Check) ([]Crossed, error) {
 			if c.Relative {
 				old := findRun(baseline, r.Target)
 				if old == nil {
-					continue // nothing to compare with
+					return nil, fmt.Errorf("%w %q: design %s has no figures in the baseline to be relative to (baseline: %s)",
+						ErrBadCheck, c.Text, r.Target, strings.Join(targetNames(baseline), ", "))
 				}
 				limit = metrics[c.Metric].get(old) * (1 + c.Value)
 			}

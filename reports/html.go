@@ -12,11 +12,19 @@ import (
 )
 
 // Verdict writes, in one paragraph, what the figures say: which designs
-// oversold, duplicated or lost orders, and which was fastest at p99.
+// oversold, duplicated or lost orders, which fell behind the crowd, and the
+// fastest design at p99 that was correct (nothing oversold, duplicated,
+// lost, phantom or apologised for) and durable, with the in-process
+// references kept apart.
 func Verdict(res *bench.Results) string {
 	runs := okRuns(res)
+	var s strings.Builder
 	if len(runs) == 0 {
-		return "No design completed its run."
+		s.WriteString("No design completed its run.")
+		if nr := NotRun(res); len(nr) > 0 {
+			fmt.Fprintf(&s, " Not run (interrupted first): %s.", join(nr))
+		}
+		return s.String()
 	}
 	list := func(pick func(*bench.TargetRun) (int64, bool), unit string) []string {
 		var out []string
@@ -33,7 +41,12 @@ func Verdict(res *bench.Results) string {
 	}, "orders")
 	lost := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Lost, r.Checks.Lost > 0 }, "orders")
 	apol := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Apologies, r.Checks.Apologies > 0 }, "apologies")
-	var s strings.Builder
+	var behind []string
+	for _, r := range runs {
+		if b := Behind(r); b != "" {
+			behind = append(behind, fmt.Sprintf("%s (%s)", r.Target, strings.TrimPrefix(b, "fell behind the crowd: ")))
+		}
+	}
 	say := func(names []string, some, none string) {
 		if len(names) == 0 {
 			s.WriteString(none + " ")
@@ -48,20 +61,50 @@ func Verdict(res *bench.Results) string {
 	if len(apol) > 0 {
 		fmt.Fprintf(&s, "These confirmed and later cancelled orders (apologies): %s. ", join(apol))
 	}
+	if len(behind) > 0 {
+		fmt.Fprintf(&s, "These fell behind the crowd, and their response times count the wait: %s. ", join(behind))
+	}
 	byP99 := append([]*bench.TargetRun(nil), runs...)
 	sort.SliceStable(byP99, func(i, j int) bool { return byP99[i].LatencyUS.P99 < byP99[j].LatencyUS.P99 })
-	fmt.Fprintf(&s, "Fastest at p99: %s (%s); slowest: %s (%s).", byP99[0].Target, FormatUS(byP99[0].LatencyUS.P99),
-		byP99[len(byP99)-1].Target, FormatUS(byP99[len(byP99)-1].LatencyUS.P99))
-	for _, r := range byP99 {
+	correct := func(r *bench.TargetRun) bool {
 		c := r.Checks
-		if c.Oversold == 0 && c.DuplicatedOrders == 0 && c.Lost == 0 && c.Phantom == 0 && c.Apologies == 0 {
-			if r != byP99[0] {
-				fmt.Fprintf(&s, " Fastest of the designs that were right on every count: %s (p99 %s).", r.Target, FormatUS(r.LatencyUS.P99))
-			}
-			break
+		return c.Oversold == 0 && c.DuplicatedOrders == 0 && c.Lost == 0 && c.Phantom == 0 && c.Apologies == 0
+	}
+	var best []*bench.TargetRun
+	var fasterNotDurable *bench.TargetRun
+	var refs []string
+	for _, r := range byP99 {
+		switch {
+		case r.Info.Reference:
+			refs = append(refs, fmt.Sprintf("%s (p99 %s)", r.Target, FormatUS(r.LatencyUS.P99)))
+		case !correct(r):
+		case r.Info.Durable:
+			best = append(best, r)
+		case len(best) == 0 && fasterNotDurable == nil:
+			fasterNotDurable = r
 		}
 	}
-	return s.String()
+	switch {
+	case len(best) == 0:
+		s.WriteString("No design was both correct (nothing oversold, duplicated, lost, phantom or apologised for) and durable. ")
+	default:
+		fmt.Fprintf(&s, "Fastest at p99 of the designs that were correct (nothing oversold, duplicated, lost, phantom or apologised for) and durable: %s (%s)",
+			best[0].Target, FormatUS(best[0].LatencyUS.P99))
+		if len(best) > 1 {
+			fmt.Fprintf(&s, ", then %s (%s)", best[1].Target, FormatUS(best[1].LatencyUS.P99))
+		}
+		s.WriteString(". ")
+	}
+	if r := fasterNotDurable; r != nil {
+		fmt.Fprintf(&s, "%s was correct at p99 %s, but not durable (%s). ", r.Target, FormatUS(r.LatencyUS.P99), r.Info.Durability)
+	}
+	if len(refs) > 0 {
+		fmt.Fprintf(&s, "In-process references, no backend, not a choice for production: %s. ", join(refs))
+	}
+	if nr := NotRun(res); len(nr) > 0 {
+		fmt.Fprintf(&s, "Not run (the run was interrupted before they started): %s. ", join(nr))
+	}
+	return strings.TrimSpace(s.String())
 }
 
 func join(names []string) string {
@@ -74,8 +117,8 @@ func join(names []string) string {
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
-// Markdown writes the summary table and the verdict, for a CI job summary
-// or a pull-request comment.
+// Markdown writes the summary table, the notes and the verdict, for a CI
+// job summary or a pull-request comment.
 func Markdown(w io.Writer, res *bench.Results) error {
 	fmt.Fprintf(w, "## stampede: %s\n\n", mdEscape(res.Scenario.Name))
 	if res.Interrupted {
@@ -83,17 +126,26 @@ func Markdown(w io.Writer, res *bench.Results) error {
 	}
 	fmt.Fprintf(w, "%d products x %d seats; stampede %s, %s/%s, %d CPUs.\n\n", res.Scenario.Stock.Products, res.Scenario.Stock.Capacity,
 		mdEscape(res.Environment.Stampede), res.Environment.OS, res.Environment.Arch, res.Environment.CPUs)
-	fmt.Fprintln(w, "| design | loop | answers/s | p50 | p99 | p99.9 | oversold | dup rate | lost | apologies | consistency | durability |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
+	fmt.Fprintln(w, "| design | loop | answers/s | p50 | p99 | p99.9 | send lag p99 | buyers | not sent | oversold | dup rate | lost | apologies | consistency | durability |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
 	for _, r := range res.Runs {
 		if r.Error != "" {
-			fmt.Fprintf(w, "| %s | failed: %s |||||||||||\n", mdEscape(r.Target), mdEscape(r.Error))
+			fmt.Fprintf(w, "| %s | failed: %s ||||||||||||||\n", mdEscape(r.Target), mdEscape(OneLine(r.Error)))
 			continue
 		}
 		l, c := r.LatencyUS, r.Checks
-		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %d | %.4f | %d | %d | %s | %s |\n", mdEscape(r.Target), r.Loop, r.ThroughputPerS,
-			FormatUS(l.P50), FormatUS(l.P99), FormatUS(l.P999), c.Oversold, c.DuplicateRate, c.Lost, c.Apologies,
+		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %s | %d | %d | %d | %.4f | %d | %d | %s | %s |\n", mdEscape(r.Target), r.Loop, r.ThroughputPerS,
+			FormatUS(l.P50), FormatUS(l.P99), FormatUS(l.P999), lagP99(r), buyers(r.Orders), r.Orders.NotSent, c.Oversold, c.DuplicateRate, c.Lost, c.Apologies,
 			mdEscape(r.Info.Consistency), mdEscape(r.Info.Durability))
+	}
+	for _, t := range NotRun(res) {
+		fmt.Fprintf(w, "| %s | not run ||||||||||||||\n", mdEscape(t))
+	}
+	fmt.Fprintln(w)
+	for _, n := range Notes(res) {
+		if !strings.Contains(n, " durability: ") { // the table says it
+			fmt.Fprintf(w, "- %s\n", mdEscape(n))
+		}
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", mdEscape(Verdict(res)))
 	return err
@@ -108,12 +160,14 @@ var page = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>stampede: {{.Res.Scenario.Name}}</title>
 <style>
-body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1240px;color:#222;padding:0 1em}
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1340px;color:#222;padding:0 1em}
 table{border-collapse:collapse;font-size:12px;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
-td:first-child,th:first-child,td.t{text-align:left}
-.bad{color:#b00;font-weight:600}.ok{color:#070}
+td:first-child,th:first-child,td.t,th.t{text-align:left}
+th{background:#f4f4f4}
+.bad{color:#b00;font-weight:600}.ok{color:#070}.dim{color:#888}
 .verdict{background:#f5f5f0;border-left:4px solid #888;padding:.6em 1em}
+ul.notes{font-size:13px;color:#333}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .note{color:#666;font-size:13px}
 </style></head><body>
@@ -124,36 +178,55 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 started {{.Res.StartedAt.Format "2006-01-02 15:04:05 MST"}}; stampede {{.Res.Environment.Stampede}}, {{.Res.Environment.Go}},
 {{.Res.Environment.OS}}/{{.Res.Environment.Arch}}, {{.Res.Environment.CPUs}} CPUs.</p>
 <p class="verdict">{{.Verdict}}</p>
-<h2>Figures</h2>
+<h2>Speed</h2>
 <table>
-<tr><th>design</th><th>loop</th><th>answers/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>service p99</th>
-<th>confirmed</th><th>sold out</th><th>unknown</th><th>errors</th><th>conflicts</th><th>oversold</th><th>duplicated</th><th>dup rate</th><th>lost</th><th>apologies</th></tr>
-{{range .Rows}}{{if .Error}}<tr><td>{{.Target}}</td><td class="t bad" colspan="18">failed: {{.Error}}</td></tr>
+<tr><th>design</th><th>loop</th><th>answers/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>service p99</th><th>send lag p99</th><th>late sends</th></tr>
+{{range .Rows}}{{if .Error}}<tr><td>{{.Target}}</td><td class="t bad" colspan="10">failed: {{.Error}}</td></tr>
 {{else}}<tr><td>{{.Target}}</td><td>{{.Loop}}</td><td>{{printf "%.0f" .ThroughputPerS}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td>
-<td>{{.P999}}</td><td>{{.Max}}</td><td>{{.SvcP99}}</td><td>{{.Orders.Confirmed}}</td><td>{{.Orders.SoldOut}}</td><td>{{.Orders.Unknown}}</td>
-<td>{{.Orders.Errors}}</td><td>{{.Orders.Conflicts}}</td><td class="{{.OversoldClass}}">{{.Checks.Oversold}}</td>
-<td class="{{.DupClass}}">{{.Checks.DuplicatedOrders}}</td><td>{{printf "%.4f" .Checks.DuplicateRate}}</td><td class="{{.LostClass}}">{{.Checks.Lost}}</td>
-<td>{{.Checks.Apologies}}</td></tr>
+<td>{{.P999}}</td><td>{{.Max}}</td><td>{{.SvcP99}}</td><td>{{.LagP99}}</td><td class="{{.LateClass}}">{{.Generator.LateSends}}</td></tr>
+{{end}}{{end}}{{range .NotRun}}<tr><td>{{.}}</td><td class="t dim" colspan="10">not run: the run was interrupted before it started</td></tr>
+{{end}}</table>
+<p class="note">Response times count from each buyer's scheduled click, not from the send, so a stalled design cannot hide its queue;
+service time counts from the send. The send lag runs from the scheduled click to the send: the generator's own lateness, and for a
+design that keeps every sender busy its queue as well{{if .Floor}}. At its least in this run, {{.Floor}} at p99, it is the floor under
+every response time: below it a figure measures the generator, not the design{{end}}.</p>
+<h2>Buyers and answers</h2>
+<table>
+<tr><th>design</th><th>buyers</th><th>sent</th><th>not sent</th><th>attempts</th><th>confirmed</th><th>sold out</th><th>rejected</th><th>unknown</th><th>errors</th><th>expired in queue</th><th>queued at end</th><th>conflicts</th></tr>
+{{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}</td><td>{{.Buyers}}</td><td>{{.Orders.Submitted}}</td><td class="{{.NotSentClass}}">{{.Orders.NotSent}}</td>
+<td>{{.Orders.Attempts}}</td><td>{{.Orders.Confirmed}}</td><td>{{.Orders.SoldOut}}</td><td>{{.Orders.Rejected}}</td><td>{{.Orders.Unknown}}</td>
+<td>{{.Orders.Errors}}</td><td>{{.Orders.Expired}}</td><td>{{.Orders.QueuedAtEnd}}</td><td>{{.Orders.Conflicts}}</td></tr>
 {{end}}{{end}}</table>
+<h2>Correctness</h2>
+<table>
+<tr><th>design</th><th>sold / capacity</th><th>oversold</th><th>duplicated</th><th>dup rate</th><th>lost</th><th>phantom</th><th>contradicted</th><th>apologies</th><th>unresolved</th></tr>
+{{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}</td><td>{{.Checks.Sold}} / {{.Checks.Capacity}}</td><td class="{{.OversoldClass}}">{{.Checks.Oversold}}</td>
+<td class="{{.DupClass}}">{{.Checks.DuplicatedOrders}}</td><td>{{printf "%.4f" .Checks.DuplicateRate}}</td><td class="{{.LostClass}}">{{.Checks.Lost}}</td>
+<td class="{{.PhantomClass}}">{{.Checks.Phantom}}</td><td class="{{.ContradictedClass}}">{{.Checks.Contradicted}}</td><td>{{.Checks.Apologies}}</td><td>{{.Checks.Unresolved}}</td></tr>
+{{end}}{{end}}</table>
+{{if .Notes}}<h2>Notes</h2>
+<ul class="notes">{{range .Notes}}<li>{{.}}</li>
+{{end}}</ul>{{end}}
 <h2>What each design is, and what its figures were bought with</h2>
 <table>
 <tr><th>design</th><th class="t">how it sells</th><th class="t">consistency</th><th class="t">durability</th><th class="t">backend</th></tr>
-{{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}</td><td class="t">{{.Info.Design}}</td><td class="t">{{.Info.Consistency}}</td>
+{{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}{{if .Info.Reference}} <span class="dim">(reference)</span>{{end}}</td><td class="t">{{.Info.Design}}</td><td class="t">{{.Info.Consistency}}</td>
 <td class="t">{{.Info.Durability}}</td><td class="t">{{.Info.Backend}}</td></tr>
 {{end}}{{end}}</table>
 {{range .Figs}}<h2>{{.Title}}</h2>
 <img alt="{{.Title}}: {{.Alt}}" src="{{.Src}}">
 <p class="note">Also as <a href="{{.Name}}.svg">{{.Name}}.svg</a>.</p>
 {{end}}
-<p class="note">Response time counts from each buyer's scheduled click, not from the send, so a stalled design cannot hide its queue;
-service time counts from the send. Files: results.json, summary.md, bench.txt, and per design a .hgrm and a .hlog for HdrHistogram's tools.</p>
+<p class="note">Files: results.json, summary.md, bench.txt, and per design a .hgrm and a .hlog for HdrHistogram's tools.</p>
 </body></html>
 `))
 
 type htmlRow struct {
 	*bench.TargetRun
-	P50, P90, P99, P999, Max, SvcP99   string
-	OversoldClass, DupClass, LostClass string
+	Buyers                                           int64
+	P50, P90, P99, P999, Max, SvcP99, LagP99         string
+	OversoldClass, DupClass, LostClass, PhantomClass string
+	ContradictedClass, NotSentClass, LateClass       string
 }
 
 type htmlFig struct {
@@ -171,21 +244,43 @@ func HTML(w io.Writer, res *bench.Results, figs []Figure) error {
 		return "ok"
 	}
 	var rows []htmlRow
+	floor, floorOf := int64(-1), ""
 	for _, r := range res.Runs {
 		l := r.LatencyUS
-		rows = append(rows, htmlRow{TargetRun: r, P50: FormatUS(l.P50), P90: FormatUS(l.P90), P99: FormatUS(l.P99),
-			P999: FormatUS(l.P999), Max: FormatUS(l.Max), SvcP99: FormatUS(r.ServiceUS.P99),
-			OversoldClass: class(r.Checks.Oversold), DupClass: class(r.Checks.DuplicatedOrders), LostClass: class(r.Checks.Lost)})
+		row := htmlRow{TargetRun: r, Buyers: buyers(r.Orders), P50: FormatUS(l.P50), P90: FormatUS(l.P90), P99: FormatUS(l.P99),
+			P999: FormatUS(l.P999), Max: FormatUS(l.Max), SvcP99: FormatUS(r.ServiceUS.P99), LagP99: lagP99(r),
+			OversoldClass: class(r.Checks.Oversold), DupClass: class(r.Checks.DuplicatedOrders), LostClass: class(r.Checks.Lost),
+			PhantomClass: class(r.Checks.Phantom), ContradictedClass: class(r.Checks.Contradicted), NotSentClass: class(r.Orders.NotSent)}
+		if r.Orders.Attempts > 0 && r.Generator.LateSends*100 > r.Orders.Attempts {
+			row.LateClass = "bad"
+		}
+		if r.Error == "" && r.Generator.LagUS.Count > 0 && (floor < 0 || r.Generator.LagUS.P99 < floor) {
+			floor, floorOf = r.Generator.LagUS.P99, r.Target
+		}
+		rows = append(rows, row)
+	}
+	var notes []string
+	for _, n := range Notes(res) {
+		if !strings.Contains(n, " durability: ") { // the design table says it
+			notes = append(notes, n)
+		}
 	}
 	var hf []htmlFig
 	for _, f := range figs {
 		hf = append(hf, htmlFig{Name: f.Name, Title: f.Title, Alt: strings.Join(f.Series, ", "),
 			Src: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.PNG))})
 	}
+	floorText := ""
+	if floor >= 0 {
+		floorText = FormatUS(floor) + " (" + floorOf + ")"
+	}
 	return page.Execute(w, struct {
 		Res     *bench.Results
 		Verdict string
 		Rows    []htmlRow
+		NotRun  []string
+		Notes   []string
+		Floor   string
 		Figs    []htmlFig
-	}{res, Verdict(res), rows, hf})
+	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf})
 }

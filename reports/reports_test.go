@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +110,7 @@ func TestGoldenText(t *testing.T) {
 func TestVerdict(t *testing.T) {
 	v := Verdict(fixture())
 	for _, want := range []string{"these designs oversold: memory-racy (9 seats)", "These applied resubmitted orders twice: memory-racy (23 orders)",
-		"No design lost a confirmed order", "apologies): ledger-reconcile (12 apologies)", "Fastest at p99: memory"} {
+		"No design lost a confirmed order", "apologies): ledger-reconcile (12 apologies)", "No design was both correct (nothing oversold, duplicated, lost, phantom or apologised for) and durable"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("verdict lacks %q:\n%s", want, v)
 		}
@@ -129,8 +132,9 @@ func TestFigures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s.png: %v", f.Name, err)
 		}
-		if b := img.Bounds(); b.Dx() != 990 || b.Dy() != 550 {
-			t.Errorf("%s.png is %dx%d, want 990x550", f.Name, b.Dx(), b.Dy())
+		// As wide as index.html's column, and tall enough to read.
+		if b := img.Bounds(); b.Dx() != 1210 || b.Dy() < 150 || b.Dy() > 1400 {
+			t.Errorf("%s.png is %dx%d, want 1210 wide and 150 to 1400 high", f.Name, b.Dx(), b.Dy())
 		}
 		if !bytes.HasPrefix(bytes.TrimSpace(f.SVG), []byte("<?xml")) || !bytes.Contains(f.SVG, []byte("<svg")) {
 			t.Errorf("%s.svg is not SVG", f.Name)
@@ -335,5 +339,280 @@ func TestFiguresWithoutData(t *testing.T) {
 	}
 	if figs, err := Figures(short); err != nil || len(figs) != 4 {
 		t.Fatalf("a one-second run: %d figures, %v", len(figs), err)
+	}
+}
+
+// designs returns results of n designs made from the fixture's three,
+// under names of their own.
+func designs(n int) *bench.Results {
+	res := fixture()
+	base := res.Runs[:3]
+	res.Runs = nil
+	for i := range n {
+		r := *base[i%3]
+		r.Target = fmt.Sprintf("%s-%02d", base[i%3].Target, i)
+		res.Runs = append(res.Runs, &r)
+	}
+	return res
+}
+
+func figure(t *testing.T, res *bench.Results, name string) Figure {
+	t.Helper()
+	figs, err := Figures(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range figs {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("no %s figure", name)
+	return Figure{}
+}
+
+// Sixteen designs get sixteen colours, one of them red, and every one of
+// them is drawn; past sixteen, a design differs by its dashes.
+func TestPaletteSixteenDesigns(t *testing.T) {
+	seen := map[color.RGBA]int{}
+	reds := 0
+	for i := range 16 {
+		c := styleOf(i).color
+		if j, ok := seen[c]; ok {
+			t.Errorf("designs %d and %d share the colour %v", j, i, c)
+		}
+		seen[c] = i
+		if h, s, v := hsv(c); (h < 20 || h > 340) && s > 0.5 && v > 0.4 {
+			reds++
+		}
+	}
+	if reds != 1 {
+		t.Errorf("%d reds among the first 16 colours, want 1", reds)
+	}
+	for i := range 32 {
+		for j := range i {
+			a, b := styleOf(i), styleOf(j)
+			if a.color == b.color && slices.Equal(a.dashes, b.dashes) {
+				t.Errorf("designs %d and %d are drawn alike", j, i)
+			}
+		}
+	}
+	svg := string(figure(t, designs(16), "latency").SVG)
+	for i, c := range palette {
+		if !strings.Contains(svg, fmt.Sprintf("stroke:#%02X%02X%02X", c.R, c.G, c.B)) {
+			t.Errorf("latency.svg of 16 designs has no line in colour %d", i)
+		}
+	}
+}
+
+// hsv returns a colour's hue in degrees, saturation and value.
+func hsv(c color.RGBA) (h, s, v float64) {
+	r, g, b := float64(c.R)/255, float64(c.G)/255, float64(c.B)/255
+	hi, lo := max(r, g, b), min(r, g, b)
+	if hi == 0 || hi == lo {
+		return 0, 0, hi
+	}
+	d := hi - lo
+	switch hi {
+	case r:
+		h = math.Mod((g-b)/d, 6)
+	case g:
+		h = (b-r)/d + 2
+	default:
+		h = (r-g)/d + 4
+	}
+	return math.Mod(h*60+360, 360), d / hi, hi
+}
+
+// A count axis has whole numbers only, written without needless decimals.
+func TestCountTicks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   []string // labels that must be there
+	}{
+		{0, 1, []string{"0", "1"}},           // no 0.5 of an order
+		{0, 3, []string{"0", "1", "2", "3"}}, // nor 2.5
+		{0, 8000, []string{"0", "2000", "8000"}},
+		{0, 12_500, []string{"0", "5000", "10k"}},
+		{0, 2.5e6, []string{"0", "1M", "2M"}},
+	} {
+		var labels []string
+		for _, tk := range (countTicks{}).Ticks(c.lo, c.hi) {
+			if tk.Value != math.Trunc(tk.Value) {
+				t.Errorf("%v..%v: a tick at %v", c.lo, c.hi, tk.Value)
+			}
+			if strings.HasSuffix(strings.TrimRight(tk.Label, "kM"), ".0") || strings.Contains(tk.Label, ".00") {
+				t.Errorf("%v..%v: a tick labelled %q", c.lo, c.hi, tk.Label)
+			}
+			labels = append(labels, tk.Label)
+		}
+		for _, w := range c.want {
+			if !slices.Contains(labels, w) {
+				t.Errorf("%v..%v: labels %q lack %q", c.lo, c.hi, labels, w)
+			}
+		}
+	}
+	for v, want := range map[float64]string{0: "0", 2.5: "2.5", 5000: "5000", 12_000: "12k", 2_500_000: "2.5M"} {
+		if got := formatCount(v); got != want {
+			t.Errorf("formatCount(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// A log axis of durations is labelled with units at every power of ten up
+// to its top, which is the power of ten at or above the largest value.
+func TestDurationTicksReachTheTop(t *testing.T) {
+	lo, hi := decades(3, 3_258_367) // 3µs to 3.26s
+	if lo != 1 || hi != 1e7 {
+		t.Fatalf("decades(3µs, 3.26s) = %v..%v, want 1..1e7", lo, hi)
+	}
+	want := []string{"1µs", "10µs", "100µs", "1ms", "10ms", "100ms", "1s", "10s"}
+	var got []string
+	for _, tk := range (durationTicks{}).Ticks(lo, hi) {
+		if tk.Label != "" {
+			got = append(got, tk.Label)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("labels %q, want %q", got, want)
+	}
+	got = nil
+	for _, tk := range (durationTicks{compact: true}).Ticks(lo, hi) {
+		if tk.Label != "" {
+			got = append(got, tk.Label)
+		}
+	}
+	if len(got) < 3 || got[len(got)-1] != "10s" {
+		t.Errorf("compact labels %q: the top, 10s, is not labelled", got)
+	}
+	// In the figure: the fixture's slowest design reaches 44ms.
+	svg := string(figure(t, fixture(), "latency").SVG)
+	for _, w := range []string{">100ms<", ">10ms<", ">1ms<", ">100µs<"} {
+		if !strings.Contains(svg, w) {
+			t.Errorf("latency.svg lacks the tick label %s", w)
+		}
+	}
+	if strings.Contains(svg, "1000.00") || strings.Contains(svg, ".00<") {
+		t.Error("latency.svg has tick labels with needless decimals")
+	}
+}
+
+// A 9-seat oversell is drawn beside 1,463: a bar a good part as long,
+// labelled; a zero is labelled 0.
+func TestSmallBesideLarge(t *testing.T) {
+	res := fixture()
+	res.Runs[0].Checks.Oversold = 1463 // memory-racy oversold 9
+	svg := string(figure(t, res, "correctness").SVG)
+	for _, w := range []string{">9<", ">1,463<", ">0<"} {
+		if !strings.Contains(svg, w) {
+			t.Errorf("correctness.svg lacks the label %s", w)
+		}
+	}
+	_, top := decades(1, 1463)
+	if n := (symlogScale{}).Normalize(0, top, 9) / (symlogScale{}).Normalize(0, top, 1463); n < 0.25 {
+		t.Errorf("9 is drawn %.0f%% as long as 1,463: not visible enough", 100*n)
+	}
+	if (symlogScale{}).Normalize(0, top, 0) != 0 || (symlogScale{}).Normalize(0, top, 1) <= 0 {
+		t.Error("0 and 1 are not told apart")
+	}
+}
+
+// The outcome figure shows every outcome, the attempts never sent
+// included, each count labelled, however small beside the rest.
+func TestOutcomesShowMinorities(t *testing.T) {
+	res := fixture()
+	res.Runs[2].Orders.Expired = 1200
+	res.Runs[2].Orders.QueuedAtEnd = 7
+	f := figure(t, res, "outcomes")
+	for _, w := range []string{"confirmed", "sold out", "rejected", "unknown", "errors", "expired in queue", "queued at end"} {
+		if !slices.Contains(f.Series, w) {
+			t.Errorf("outcomes lacks %q: %v", w, f.Series)
+		}
+	}
+	for _, w := range []string{">9,100<", ">1,200<", ">7<", ">40<"} {
+		if !strings.Contains(string(f.SVG), w) {
+			t.Errorf("outcomes.svg lacks the label %s", w)
+		}
+	}
+}
+
+// The generator's send lag is drawn as the floor under response times;
+// results without it (older files, closed loop) draw without it.
+func TestLatencyFloor(t *testing.T) {
+	res := fixture()
+	lag := hdrhistogram.New(1, 100_000_000, 3)
+	for i := range int64(1000) {
+		lag.RecordValue(1 + i%50)
+	}
+	b, _ := lag.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	res.Runs[1].Histograms.Lag = base64.StdEncoding.EncodeToString(b)
+	f := figure(t, res, "latency")
+	if !slices.Contains(f.Series, floorLabel) || !strings.Contains(string(f.SVG), ">"+floorLabel+"<") {
+		t.Errorf("the send lag is not drawn: %v", f.Series)
+	}
+	if f := figure(t, fixture(), "latency"); slices.Contains(f.Series, floorLabel) {
+		t.Error("a send lag is drawn for results without one")
+	}
+	res.Runs[1].Histograms.Lag = "not base64"
+	if _, err := Figures(res); err == nil || !strings.Contains(err.Error(), "lag") {
+		t.Errorf("a broken lag histogram: %v", err)
+	}
+}
+
+// The picture does not repeat the heading index.html gives it, and the
+// same results draw the same bytes.
+func TestFiguresTitledOnceAndDeterministic(t *testing.T) {
+	a, err := Figures(designs(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Figures(designs(7))
+	titles := map[string]bool{}
+	for i, f := range a {
+		if f.Title == "" || titles[f.Title] {
+			t.Errorf("%s: title %q is empty or repeated", f.Name, f.Title)
+		}
+		titles[f.Title] = true
+		if strings.Contains(string(f.SVG), ">"+f.Title+"<") {
+			t.Errorf("%s.svg repeats its heading %q", f.Name, f.Title)
+		}
+		if !bytes.Equal(f.PNG, b[i].PNG) || !bytes.Equal(f.SVG, b[i].SVG) {
+			t.Errorf("%s differs between two renderings of the same results", f.Name)
+		}
+	}
+}
+
+// Figures draw any number of designs, and designs that failed or have no
+// data, without a panic or an error.
+func TestFiguresAnyNumberOfDesigns(t *testing.T) {
+	for _, n := range []int{1, 2, 21} { // 21: past the palette's 16 colours, in 5 columns
+		res := designs(n)
+		res.Runs[0].Histograms, res.Runs[0].Timeline, res.Runs[0].SoldOutAtS = bench.Histograms{}, nil, nil
+		res.Runs = append(res.Runs, &bench.TargetRun{Target: "failed", Error: "setup: refused"})
+		figs, err := Figures(res)
+		if err != nil || len(figs) != 4 {
+			t.Fatalf("%d designs: %d figures, %v", n, len(figs), err)
+		}
+		tl := figs[1]
+		if len(tl.Series) != n {
+			t.Errorf("%d designs: the timeline draws %d panels", n, len(tl.Series))
+		}
+		if strings.Contains(string(tl.SVG), ">failed<") {
+			t.Errorf("%d designs: the failed design has a panel", n)
+		}
+	}
+	// Every count zero, one-second runs, one latency value.
+	res := designs(3)
+	for _, r := range res.Runs {
+		r.Orders, r.Checks = bench.Orders{}, bench.Checks{}
+		r.Timeline = []bench.Second{{T: 0}}
+		h := hdrhistogram.New(1, 1000, 3)
+		h.RecordValue(1)
+		b, _ := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		r.Histograms = bench.Histograms{Response: base64.StdEncoding.EncodeToString(b), Service: base64.StdEncoding.EncodeToString(b),
+			Lag: base64.StdEncoding.EncodeToString(b)}
+	}
+	if figs, err := Figures(res); err != nil || len(figs) != 4 {
+		t.Fatalf("all zero: %d figures, %v", len(figs), err)
 	}
 }

@@ -6,6 +6,7 @@ package reports
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -27,8 +28,102 @@ func FormatUS(us int64) string {
 	}
 }
 
-// Summary writes the per-target summary tables: speed, then outcomes and
-// correctness.
+// lagP99 formats the generator's send-lag p99 of a run: "-" in closed
+// loop, where there is no schedule to lag behind.
+func lagP99(r *bench.TargetRun) string {
+	if r.Loop == "closed" || r.Generator.LagUS.Count == 0 {
+		return "-"
+	}
+	return FormatUS(r.Generator.LagUS.P99)
+}
+
+// buyers returns the run's buyers, for results.json files written before
+// the field existed too.
+func buyers(o bench.Orders) int64 { return max(o.Buyers, o.Submitted+o.NotSent) }
+
+// Behind says, in a few words, how a design fell behind the crowd: buyers
+// whose timeout ran out while they waited for a free sender, or who still
+// waited when the run ended. It returns "" for a design that kept up.
+func Behind(r *bench.TargetRun) string {
+	o := r.Orders
+	if o.Expired == 0 && o.QueuedAtEnd == 0 {
+		return ""
+	}
+	var why []string
+	if o.Expired > 0 {
+		why = append(why, fmt.Sprintf("%d attempts timed out waiting for a free sender", o.Expired))
+	}
+	if o.QueuedAtEnd > 0 {
+		why = append(why, fmt.Sprintf("%d clicks were still queued when the run ended", o.QueuedAtEnd))
+	}
+	if o.NotSent > 0 {
+		why = append(why, fmt.Sprintf("%d of %d buyers never reached it", o.NotSent, buyers(o)))
+	}
+	return "fell behind the crowd: " + strings.Join(why, ", ")
+}
+
+// Notes lists, one line each, what a reader of a run's figures must know
+// beyond the tables: designs that failed, fell behind, or never started;
+// answers that contradicted each other; error samples; a generator that
+// sent late; each design's durability.
+func Notes(res *bench.Results) []string {
+	var notes []string
+	for _, r := range res.Runs {
+		switch {
+		case r.Error != "":
+			notes = append(notes, fmt.Sprintf("%s failed: %s", r.Target, OneLine(r.Error)))
+			continue
+		case r.Loop == "closed":
+			notes = append(notes, fmt.Sprintf("%s ran closed loop: response time equals service time (no schedule to fall behind)", r.Target))
+		}
+		if r.Interrupted {
+			notes = append(notes, fmt.Sprintf("%s was interrupted", r.Target))
+		}
+		if b := Behind(r); b != "" {
+			notes = append(notes, fmt.Sprintf("%s %s; their wait is in its response times", r.Target, b))
+		}
+		if n := r.Orders.NotDue; n > 0 {
+			notes = append(notes, fmt.Sprintf("%s: the run stopped with %d clicks not yet due", r.Target, n))
+		}
+		notes = append(notes, fmt.Sprintf("%s durability: %s", r.Target, r.Info.Durability))
+		if c := r.Checks.Contradicted; c > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d orders were told both yes and no (a resubmission answered sold out though its first click bought)", r.Target, c))
+		}
+		for _, e := range r.Orders.ErrorSamples {
+			notes = append(notes, fmt.Sprintf("%s: %s", r.Target, OneLine(e)))
+		}
+		if g := r.Generator; r.Orders.Attempts > 0 && g.LateSends*100 > r.Orders.Attempts {
+			notes = append(notes, fmt.Sprintf("%s: %.1f%% of sends left over 1ms late (worst %s): every sender was busy, so response times include queueing; if service times are small, raise -workers",
+				r.Target, 100*float64(g.LateSends)/float64(r.Orders.Attempts), FormatUS(g.MaxLagUS)))
+		}
+	}
+	if missing := NotRun(res); len(missing) > 0 {
+		notes = append(notes, fmt.Sprintf("not run (the run was interrupted before they started): %s", strings.Join(missing, ", ")))
+	}
+	return notes
+}
+
+// NotRun lists the designs the run was asked for that never started.
+func NotRun(res *bench.Results) []string {
+	ran := map[string]bool{}
+	for _, r := range res.Runs {
+		ran[r.Target] = true
+	}
+	var out []string
+	for _, t := range res.Targets {
+		if !ran[t] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// OneLine keeps a message on one line, for a table cell, a note or a line
+// of stderr: a driver's error may join several causes with newlines.
+func OneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ") }
+
+// Summary writes the per-target summary tables (speed; answers; correctness),
+// the notes and the verdict.
 func Summary(w io.Writer, res *bench.Results) error {
 	sc := res.Scenario
 	head := fmt.Sprintf("scenario %s", sc.Name)
@@ -38,61 +133,45 @@ func Summary(w io.Writer, res *bench.Results) error {
 	fmt.Fprintf(w, "%s: %d products x %d seats\n\n", head, sc.Stock.Products, sc.Stock.Capacity)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tloop\tthroughput/s\tp50\tp90\tp99\tp99.9\tmax\tservice p99\t")
+	fmt.Fprintln(tw, "target\tloop\tthroughput/s\tp50\tp90\tp99\tp99.9\tmax\tservice p99\tsend lag p99\t")
 	for _, r := range res.Runs {
 		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\n", r.Target, "failed")
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\n", r.Target, "failed")
 			continue
 		}
 		l := r.LatencyUS
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Target, r.Loop, r.ThroughputPerS,
-			FormatUS(l.P50), FormatUS(l.P90), FormatUS(l.P99), FormatUS(l.P999), FormatUS(l.Max), FormatUS(r.ServiceUS.P99))
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Target, r.Loop, r.ThroughputPerS,
+			FormatUS(l.P50), FormatUS(l.P90), FormatUS(l.P99), FormatUS(l.P999), FormatUS(l.Max), FormatUS(r.ServiceUS.P99), lagP99(r))
+	}
+	for _, t := range NotRun(res) {
+		fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\n", t, "not run")
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\torders\tattempts\tconfirmed\tsold out\trejected\tunknown\terrors\tconflicts\tsold/capacity\toversold\tduplicated\tdup rate\tlost\tphantom\tapologies\t")
-	for _, r := range res.Runs {
-		if r.Error != "" {
-			continue
-		}
-		o, c := r.Orders, r.Checks
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%.4f\t%d\t%d\t%d\t\n", r.Target,
-			o.Submitted, o.Attempts, o.Confirmed, o.SoldOut, o.Rejected, o.Unknown, o.Errors, o.Conflicts,
-			c.Sold, c.Capacity, c.Oversold, c.DuplicatedOrders, c.DuplicateRate, c.Lost, c.Phantom, c.Apologies)
+	fmt.Fprintln(tw, "target\tbuyers\tsent\tnot sent\tattempts\tconfirmed\tsold out\trejected\tunknown\terrors\texpired\tconflicts\t")
+	for _, r := range okRuns(res) {
+		o := r.Orders
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.Target, buyers(o), o.Submitted, o.NotSent,
+			o.Attempts, o.Confirmed, o.SoldOut, o.Rejected, o.Unknown, o.Errors, o.Expired, o.Conflicts)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tsold/capacity\toversold\tduplicated\tdup rate\tlost\tphantom\tcontradicted\tapologies\t")
+	for _, r := range okRuns(res) {
+		c := r.Checks
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%d\t%.4f\t%d\t%d\t%d\t%d\t\n", r.Target,
+			c.Sold, c.Capacity, c.Oversold, c.DuplicatedOrders, c.DuplicateRate, c.Lost, c.Phantom, c.Contradicted, c.Apologies)
 	}
 	tw.Flush()
 
-	var notes []string
-	for _, r := range res.Runs {
-		switch {
-		case r.Error != "":
-			notes = append(notes, fmt.Sprintf("%s failed: %s", r.Target, r.Error))
-		case r.Loop == "closed":
-			notes = append(notes, fmt.Sprintf("%s ran closed loop: response time equals service time (no schedule to fall behind)", r.Target))
-		}
-		if r.Interrupted {
-			notes = append(notes, fmt.Sprintf("%s was interrupted", r.Target))
-		}
-		if r.Error == "" {
-			notes = append(notes, fmt.Sprintf("%s durability: %s", r.Target, r.Info.Durability))
-		}
-		if c := r.Checks.Contradicted; c > 0 {
-			notes = append(notes, fmt.Sprintf("%s: %d orders were told both yes and no (a resubmission answered sold out though its first click bought)", r.Target, c))
-		}
-		for _, e := range r.Orders.ErrorSamples {
-			notes = append(notes, fmt.Sprintf("%s: %s", r.Target, e))
-		}
-		if g := r.Generator; r.Orders.Attempts > 0 && g.LateSends*100 > r.Orders.Attempts {
-			notes = append(notes, fmt.Sprintf("%s: %.1f%% of sends left over 1ms late (worst %s): every worker was busy, so response times include queueing; if service times are small, raise -workers",
-				r.Target, 100*float64(g.LateSends)/float64(r.Orders.Attempts), FormatUS(g.MaxLagUS)))
-		}
-	}
 	fmt.Fprintln(w)
-	for _, n := range notes {
+	for _, n := range Notes(res) {
 		fmt.Fprintf(w, "  %s\n", n)
 	}
-	_, err := fmt.Fprintln(w)
+	_, err := fmt.Fprintf(w, "\n%s\n\n", Verdict(res))
 	return err
 }
