@@ -34,21 +34,25 @@ func targetsCmd(args []string, stdout io.Writer) error {
 }
 
 func scenariosCmd(args []string, stdout io.Writer) error {
-	fs := newFlagSet("scenarios", "scenarios [-show NAME]\n\nLists the built-in scenarios; -show prints one as YAML, a template for scenario files.", stdout)
-	show := fs.String("show", "", "print the named built-in scenario as YAML")
+	fs := newFlagSet("scenarios", "scenarios [-show NAME|defaults]\n\nLists the built-in scenarios; -show prints one as YAML, every field\nincluded; -show defaults prints every field with its default, a template\nfor scenario files.", stdout)
+	show := fs.String("show", "", "print the named built-in scenario as YAML, or with 'defaults' every field with its default")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *show == "defaults" {
+		_, err := io.WriteString(stdout, bench.ScenarioTemplate())
+		return err
+	}
 	if *show != "" {
-		var names []string
+		names := []string{"defaults"}
 		for _, s := range bench.Builtins() {
 			if s.Name == *show {
-				b, err := yaml.Marshal(s)
-				if err != nil {
+				enc := yaml.NewEncoder(stdout)
+				enc.SetIndent(2) // as the scenario files are written
+				if err := enc.Encode(s); err != nil {
 					return err
 				}
-				_, err = stdout.Write(b)
-				return err
+				return enc.Close()
 			}
 			names = append(names, s.Name)
 		}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/stampede-bench/stampede/reports"
 
 	_ "github.com/stampede-bench/stampede/targets/all"
 )
@@ -92,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "report":
 		err = reportCmd(rest, stdout)
 	case "compare":
-		err = compareCmd(rest, stdout)
+		err = compareCmd(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return exitOK
@@ -105,39 +108,61 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, new(usageError)):
-		fmt.Fprintf(stderr, "stampede: %v\n", err)
+		fmt.Fprintf(stderr, "stampede: %s\n", reports.OneLine(err.Error()))
 		return exitUsage
 	case errors.As(err, new(crossedError)):
-		fmt.Fprintf(stderr, "stampede: %v\n", err)
+		fmt.Fprintf(stderr, "stampede: %s\n", reports.OneLine(err.Error()))
 		return exitCheck
 	default:
-		fmt.Fprintf(stderr, "stampede: %v\n", err)
+		fmt.Fprintf(stderr, "stampede: %s\n", reports.OneLine(err.Error()))
 		return exitFailed
 	}
 }
 
-// newFlagSet returns a flag set that prints its usage only for -h and
-// leaves error messages to run, so a bad flag is one line.
+// newFlagSet returns a flag set that prints its usage, on out, only for
+// -h: a parse error is one line on stderr, left to run. The flag package
+// calls Usage on every error, so the usage goes to a buffer that only -h
+// copies out.
 func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	help := &helpBuffer{out: out}
+	fs.SetOutput(help)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: stampede %s\n\nFlags:\n", synopsis)
-		fs.SetOutput(out)
+		help.Reset()
+		fmt.Fprintf(help, "Usage: stampede %s\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
 
-// parse parses args, turning flag errors into usage errors that name the
-// command.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// helpBuffer holds a flag set's usage until -h asks for it.
+type helpBuffer struct {
+	bytes.Buffer
+	out io.Writer
+}
+
+// parseFlags parses args with fs: -h prints the usage and returns
+// flag.ErrHelp; a bad flag is a usage error naming it.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		if h, ok := fs.Output().(*helpBuffer); ok {
+			h.out.Write(h.Bytes())
 		}
-		return usagef("%s: %v (see 'stampede %s -h')", fs.Name(), err, fs.Name())
+		return err
+	default:
+		return flagError(fs, err)
+	}
+}
+
+// parse parses args, turning flag errors into usage errors that name the
+// flag and what it accepts.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("%s: unexpected argument %q (see 'stampede %s -h')", fs.Name(), fs.Arg(0), fs.Name())
@@ -149,11 +174,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 func parseArgs(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%s: %v (see 'stampede %s -h')", fs.Name(), err, fs.Name())
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
 		}
 		if fs.NArg() == 0 {
 			break

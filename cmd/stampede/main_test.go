@@ -11,10 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stampede-bench/stampede/bench"
 )
 
@@ -84,7 +84,7 @@ func TestBadInput(t *testing.T) {
 		want []string // all in the one line on stderr
 	}{
 		{"unknown target", []string{"-targets", "memory,oracle", "-scenario", "steady"}, []string{`"oracle"`, "known: ", "memory-racy"}},
-		{"no target", []string{"-scenario", "steady"}, []string{"-targets is required", "memory"}},
+		{"no target", []string{"-scenario", "steady"}, []string{"-targets: required", "memory"}},
 		{"unknown scenario", []string{"-targets", "memory", "-scenario", "stampede-of-cats"}, []string{`"stampede-of-cats"`, "flash-crowd, hot-product, steady"}},
 		{"malformed file", []string{"-targets", "memory", "-scenario", writeFile(t, "m.yaml", "stock: [1, 2")}, []string{"m.yaml"}},
 		{"out-of-range field", []string{"-targets", "memory", "-scenario", writeFile(t, "r.yaml", strings.Replace(smallScenario, "products: 3", "products: -3", 1))},
@@ -95,15 +95,27 @@ func TestBadInput(t *testing.T) {
 		{"rate on closed loop", []string{"-targets", "memory", "-scenario", "hot-product", "-rate", "100"}, []string{"-rate", "closed loop"}},
 		{"unknown -opt key", []string{"-targets", "memory", "-scenario", small, "-opt", "memory.latency=1ms"}, []string{"memory.latency", "accepted: memory.rtt"}},
 		{"bad -opt value", []string{"-targets", "memory", "-scenario", small, "-opt", "memory.rtt=slow"}, []string{"memory.rtt=slow", "duration"}},
-		{"unknown flag", []string{"-targets", "memory", "-scenario", small, "-turbo"}, []string{"-turbo", "stampede run -h"}},
+		{"unknown flag", []string{"-targets", "memory", "-scenario", small, "-turbo"}, []string{"-turbo: unknown flag", "accepted: -baseline", "stampede run -h"}},
+		{"bad rate value", []string{"-targets", "memory", "-scenario", small, "-rate", "fast"}, []string{`-rate "fast"`, "orders/s", "such as 5000"}},
+		{"bad duration value", []string{"-targets", "memory", "-scenario", small, "-duration", "5"}, []string{`-duration "5"`, "such as 10s"}},
+		{"bad users value", []string{"-targets", "memory", "-scenario", "hot-product", "-users", "many"}, []string{`-users "many"`, "whole number"}},
+		{"flag without value", []string{"-targets", "memory", "-scenario", small, "-rate"}, []string{"-rate: needs a value"}},
+		{"malformed -nats", []string{"-targets", "memory", "-scenario", small, "-nats", "nats://127.0.0.1:port"}, []string{"-nats", "not a NATS URL", "accepted: nats://"}},
+		{"-nats of another scheme", []string{"-targets", "memory", "-scenario", small, "-nats", "http://127.0.0.1:4222"}, []string{"-nats", `scheme "http"`}},
+		{"malformed -pg", []string{"-targets", "memory", "-scenario", small, "-pg", "mysql://u:p@h/x"}, []string{"-pg mysql://u:xxxxx@h/x", "not a PostgreSQL connection string"}},
+		{"-check of a design not run", []string{"-targets", "memory", "-scenario", small, "-check", "ledger:oversold==0"}, []string{`"ledger:oversold==0"`, "not in -targets", "accepted: memory"}},
+		{"-cpuprofile into a missing directory", []string{"-targets", "memory", "-scenario", small, "-cpuprofile", "/nonexistent/stampede/cpu.out"}, []string{"-cpuprofile", "cannot create"}},
 		{"bad progress", []string{"-targets", "memory", "-scenario", small, "-progress", "loud"}, []string{"-progress", "auto, on, off"}},
 		{"bad client", []string{"-targets", "memory", "-scenario", small, "-client", "threads"}, []string{"-client", "auto, goroutines"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
-			code, _, stderr := stampede(t, append([]string{"run", "-out", out}, c.args...)...)
+			code, stdout, stderr := stampede(t, append([]string{"run", "-out", out}, c.args...)...)
 			if code != 2 {
 				t.Errorf("exit %d, want 2", code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing: a usage error is one line on stderr", stdout)
 			}
 			if n := strings.Count(stderr, "\n"); n != 1 {
 				t.Errorf("stderr has %d lines, want 1: %q", n, stderr)
@@ -159,6 +171,12 @@ func lookup(v any, path string) (any, bool) {
 	return v, true
 }
 
+func lookup2(v any, a, b string) (any, any) {
+	x, _ := lookup(v, a)
+	y, _ := lookup(v, b)
+	return x, y
+}
+
 func readJSON(t *testing.T, path string) map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -203,6 +221,25 @@ func TestRunWritesResults(t *testing.T) {
 	}
 	if i, _ := lookup(m, "interrupted"); i != false {
 		t.Errorf("interrupted %v", i)
+	}
+	// HdrHistogram's own log reader places the .hlog's interval inside the
+	// run's wall-clock window.
+	started, _ := time.Parse(time.RFC3339Nano, m["started_at"].(string))
+	f, err := os.Open(filepath.Join(out, "memory.hlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := hdrhistogram.NewHistogramLogReader(f).NextIntervalHistogram()
+	if err != nil || h == nil {
+		t.Fatalf("memory.hlog: %v", err)
+	}
+	from, to := time.UnixMilli(h.StartTimeMs()), time.UnixMilli(h.EndTimeMs())
+	if from.Before(started.Truncate(time.Millisecond)) || to.After(time.Now()) || !to.After(from) {
+		t.Errorf("memory.hlog's interval %s to %s is not inside the run (started %s, now %s)", from, to, started, time.Now())
+	}
+	if n, sched := lookup2(m, "runs.0.generator.lag_us.count", "runs.0.orders.scheduled"); n != sched || n == nil {
+		t.Errorf("generator.lag_us.count %v, want a send lag for each of the %v clicks scheduled", n, sched)
 	}
 	entries, _ := os.ReadDir(out)
 	var names []string
@@ -284,36 +321,12 @@ func TestChecksAndCompare(t *testing.T) {
 	}
 }
 
-// A real Ctrl-C: the built command stops within 2s and leaves partial
-// results marked interrupted.
+// A real Ctrl-C: the built command stops within moments and leaves
+// partial results marked interrupted.
 func TestSIGINT(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "report")
-	cmd := exec.Command(binary(t), "run", "-targets", "memory,memory-racy", "-scenario", "steady", "-out", out)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second) // let the run get going: this is the test's input, not a race fix
-	sent := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if took := time.Since(sent); took > 2*time.Second {
-			t.Errorf("exited %s after SIGINT, want within 2s", took)
-		}
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Errorf("exit: %v, want code 1; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("no exit 10s after SIGINT")
-	}
+	cmd := exec.Command(binary(t), "run", "-progress", "on", "-targets", "memory,memory-racy", "-scenario", "steady", "-out", out)
+	stdout := interruptInTheCrowd(t, cmd, 500)
 	m := readJSON(t, filepath.Join(out, "results.json"))
 	if i, _ := lookup(m, "interrupted"); i != true {
 		t.Errorf("interrupted = %v, want true", i)
@@ -323,10 +336,14 @@ func TestSIGINT(t *testing.T) {
 		t.Errorf("%d runs in results, want the one interrupted (memory)", len(r))
 	}
 	if n, _ := lookup(m, "runs.0.orders.attempts"); n == nil || n.(float64) < 500 {
-		t.Errorf("attempts %v, want the orders of the second before the signal", n)
+		t.Errorf("attempts %v, want the orders made before the signal", n)
 	}
-	if !strings.Contains(stdout.String(), "INTERRUPTED") {
-		t.Errorf("summary does not say interrupted:\n%s", stdout.String())
+	if !strings.Contains(stdout, "INTERRUPTED") {
+		t.Errorf("summary does not say interrupted:\n%s", stdout)
+	}
+	// The design never started is named, in results.json and the summary.
+	if tg, _ := lookup(m, "targets.1"); tg != "memory-racy" || !strings.Contains(stdout, "memory-racy  not run") {
+		t.Errorf("targets %v; summary does not list memory-racy as not run:\n%s", m["targets"], stdout)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/stampede-bench/stampede/bench"
@@ -77,9 +78,11 @@ func reportCmd(args []string, stdout io.Writer) error {
 	dir := *out
 	if dir == "" {
 		dir = filepath.Dir(pos[0])
+	} else if err := reports.CheckDir(dir); err != nil {
+		return usagef("report: -out: %v", err)
 	}
-	if err := mkdir(dir); err != nil {
-		return err
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usagef("report: -out: cannot create %s: %v", dir, errors.Unwrap(err))
 	}
 	if err := reports.WriteAll(dir, res); err != nil {
 		return err
@@ -93,9 +96,12 @@ const compareSynopsis = `compare OLD.json NEW.json [-check EXPR ...]
 Prints, per design present in both runs, the old and new throughput,
 p50/p99/p99.9, oversold, duplicate rate and lost, and the change. -check
 thresholds apply to NEW; relative ones (p99<+10%) compare with OLD.
+What a reader must know (an interrupted run, a design in only one run or
+failed in one) is said on stderr, a line each. Runs of different
+scenarios, or without a design in common, do not compare: exit 2.
 Exit 3 when a threshold is crossed.`
 
-func compareCmd(args []string, stdout io.Writer) error {
+func compareCmd(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("compare", compareSynopsis, stdout)
 	var checks multiFlag
 	fs.Var(&checks, "check", "a threshold: "+reports.Grammar+" (repeatable)")
@@ -114,6 +120,13 @@ func compareCmd(args []string, stdout io.Writer) error {
 	cur, err := readResults("compare", pos[1])
 	if err != nil {
 		return err
+	}
+	notes, err := reports.Comparable(old, cur)
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "stampede: compare: note: %s\n", n)
+	}
+	if err != nil {
+		return usageError{fmt.Errorf("compare: %s and %s: %w", pos[0], pos[1], err)}
 	}
 	if err := reports.Compare(stdout, old, cur); err != nil {
 		return usageError{fmt.Errorf("compare: %w", err)}
