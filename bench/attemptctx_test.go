@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -97,8 +98,8 @@ func TestDesignWatchingDone(t *testing.T) {
 		}
 	})
 	sc := testScenario(2000, 500*time.Millisecond, 4)
-	sc.Client.Timeout = Duration(time.Second)
-	res, err := Run(context.Background(), "watcher", tgt, NewPlan(sc), Options{})
+	sc.Client.Timeout = scenario.Duration(time.Second)
+	res, err := Run(context.Background(), "watcher", tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,10 @@ package bench
 
 import (
 	"context"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stampede-bench/stampede/bench/scenario"
 )
 
 // BenchmarkEngine measures the harness alone: one worker sending
@@ -14,10 +13,10 @@ import (
 // one order: schedule lookup, order derivation, attempt context, two clock
 // reads, histogram and per-second records. It must not allocate.
 func BenchmarkEngine(b *testing.B) {
-	sc := testScenario(float64(max(b.N, 1)), time.Second, 1)
-	sc.Client.Timeout = Duration(2 * time.Second) // the deadline path, as in flash-crowd
-	p := NewPlan(sc)
-	clear(p.at) // everything due at once: no waiting
+	// One order a nanosecond: each is due before the worker gets to it.
+	sc := testScenario(1e9, time.Duration(max(b.N, 1)), 1)
+	sc.Client.Timeout = scenario.Duration(2 * time.Second) // the deadline path, as in flash-crowd
+	p := scenario.NewPlan(sc)
 	r := newRun(p)
 	w := r.newWorker(context.Background(), 0, noopClient{}, time.Minute)
 	b.ReportAllocs()
@@ -25,37 +24,18 @@ func BenchmarkEngine(b *testing.B) {
 	b.ResetTimer()
 	w.openLoop()
 	b.StopTimer()
-	if got := w.rec.attempts; got != int64(len(p.at)) {
-		b.Fatalf("%d attempts, want %d", got, len(p.at))
+	if got := w.rec.attempts; got != int64(p.Submissions()) {
+		b.Fatalf("%d attempts, want %d", got, p.Submissions())
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
-}
-
-// Reports are written readable by all (0644 less the umask), not 0600 as
-// a temporary file is created.
-func TestWriteFileAtomicMode(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "results.json")
-	if err := WriteFileAtomic(p, []byte("{}\n")); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := 0o644 &^ umask(); fi.Mode().Perm() != want {
-		t.Errorf("mode %v, want %v", fi.Mode().Perm(), want)
-	}
-	if want := fs.FileMode(0o044); fi.Mode().Perm()&want != want&^umask() {
-		t.Errorf("mode %v: group and others cannot read the report", fi.Mode().Perm())
-	}
 }
 
 // A submission allocates nothing: the worker loop's claim, enforced rather
 // than only reported by BenchmarkEngine.
 func TestSubmitAllocatesNothing(t *testing.T) {
 	sc := testScenario(1000, time.Second, 1)
-	sc.Client.Timeout = Duration(2 * time.Second)
-	p := NewPlan(sc)
+	sc.Client.Timeout = scenario.Duration(2 * time.Second)
+	p := scenario.NewPlan(sc)
 	r := newRun(p)
 	w := r.newWorker(context.Background(), 0, noopClient{}, time.Minute)
 	r.began = time.Now()

@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -23,9 +25,9 @@ import (
 // order of the plan is a buyer, sent or not; in closed loop the orders the
 // users placed. It runs after the workers have stopped, so it reads and
 // writes the flags without atomics.
-func check(stock targets.Stock, plan *Plan, r *run, a targets.Audit, o *Orders) (Checks, error) {
+func check(stock targets.Stock, plan *scenario.Plan, r *run, a targets.Audit, o *results.Orders) (results.Checks, error) {
 	orders := plan.Orders
-	c := Checks{Capacity: stock.Total()}
+	c := results.Checks{Capacity: stock.Total()}
 	for p, sold := range a.Sold {
 		c.Sold += sold
 		if p < stock.Products && sold > stock.Capacity {

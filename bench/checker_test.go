@@ -7,13 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
 func TestCheck(t *testing.T) {
 	sc := testScenario(10, 1e9, 1)
-	sc.Stock = Stock{Products: 2, Capacity: 10}
-	plan := &Plan{Scenario: sc, Orders: 9}
+	sc.Stock = scenario.Stock{Products: 2, Capacity: 10}
+	plan := &scenario.Plan{Scenario: sc, Orders: 9}
 	r := newRun(plan)
 	// What clients were told, by order index (id - 1).
 	told := map[uint32]uint32{
@@ -37,12 +39,12 @@ func TestCheck(t *testing.T) {
 			{ID: 8, Applied: 1, Cancelled: 1}, {ID: 99, Applied: 1},
 		}),
 	}
-	var o Orders
+	var o results.Orders
 	got, err := check(targets.Stock{Products: 2, Capacity: 10}, plan, r, audit, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 7, Lost: 1,
+	want := results.Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 7, Lost: 1,
 		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1, Contradicted: 1}
 	if got != want {
 		t.Errorf("check:\n got %+v\nwant %+v", got, want)
@@ -53,9 +55,9 @@ func TestCheck(t *testing.T) {
 	// In closed loop an order the users never reached is no buyer; one
 	// that expired is.
 	closed := *sc
-	closed.Arrivals = Arrivals{Mode: Closed, Users: 1, Duration: Duration(time.Second)}
+	closed.Arrivals = scenario.Arrivals{Mode: scenario.Closed, Users: 1, Duration: scenario.Duration(time.Second)}
 	plan.Scenario = &closed
-	o = Orders{}
+	o = results.Orders{}
 	if _, err := check(targets.Stock{Products: 2, Capacity: 10}, plan, r, targets.Audit{}, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestMarkReportsFirst(t *testing.T) {
-	r := newRun(&Plan{Scenario: testScenario(10, 1e9, 1), Orders: 5})
+	r := newRun(&scenario.Plan{Scenario: testScenario(10, 1e9, 1), Orders: 5})
 	if !r.mark(4, flagConfirmed) {
 		t.Error("first confirmation of order 4 not reported as first")
 	}
@@ -85,7 +87,7 @@ func TestAuditReadError(t *testing.T) {
 	tgt := &failingAudit{funcTarget: newFuncTarget(func(context.Context, targets.Order) targets.Reply {
 		return targets.Reply{Outcome: targets.Confirmed}
 	})}
-	_, err := Run(context.Background(), "flaky", tgt, NewPlan(testScenario(100, 100*time.Millisecond, 1)), Options{})
+	_, err := Run(context.Background(), "flaky", tgt, scenario.NewPlan(testScenario(100, 100*time.Millisecond, 1)), Options{})
 	if err == nil || !errors.Is(err, errRead) || !strings.Contains(err.Error(), "flaky: audit") {
 		t.Fatalf("error %v, want the audit's read failure", err)
 	}

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/stampede-bench/stampede/bench"
-	"github.com/stampede-bench/stampede/internal/designtest"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 	_ "github.com/stampede-bench/stampede/targets/all"
+	"github.com/stampede-bench/stampede/targets/designtest"
 	"github.com/stampede-bench/stampede/targets/embedded"
 )
 
@@ -19,21 +21,21 @@ import (
 func TestMain(m *testing.M) { designtest.Main(m) }
 
 // benchScenarios are the built-in scenarios cut to benchmark size.
-func benchScenarios(b *testing.B) []*bench.Scenario {
+func benchScenarios(b *testing.B) []*scenario.Scenario {
 	hot := designtest.Scenario(b, "hot-product")
 	hot.Name = "hot-product"
-	hot.Arrivals.Users, hot.Arrivals.Duration = 16, bench.Duration(time.Second)
+	hot.Arrivals.Users, hot.Arrivals.Duration = 16, scenario.Duration(time.Second)
 	crowd := designtest.Scenario(b, "flash-crowd")
 	crowd.Name = "flash-crowd-short"
 	// 0 to 5,000/s in 0.5s, 1s hold, 0.5s down: 7,500 buyers for 1,900 seats.
-	crowd.Arrivals.Ramp, crowd.Arrivals.Hold, crowd.Arrivals.Decay = bench.Duration(500*time.Millisecond), bench.Duration(time.Second), bench.Duration(500*time.Millisecond)
+	crowd.Arrivals.Ramp, crowd.Arrivals.Hold, crowd.Arrivals.Decay = scenario.Duration(500*time.Millisecond), scenario.Duration(time.Second), scenario.Duration(500*time.Millisecond)
 	crowd.Demand.Buyers = 0
-	for _, s := range []*bench.Scenario{hot, crowd} {
+	for _, s := range []*scenario.Scenario{hot, crowd} {
 		if err := s.Validate(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return []*bench.Scenario{hot, crowd}
+	return []*scenario.Scenario{hot, crowd}
 }
 
 // BenchmarkDesigns runs every registered design on each benchmark scenario
@@ -47,7 +49,7 @@ func BenchmarkDesigns(b *testing.B) {
 	for _, name := range targets.Names() {
 		for _, sc := range scenarios {
 			b.Run(name+"/"+sc.Name, func(b *testing.B) {
-				plan := bench.NewPlan(sc)
+				plan := scenario.NewPlan(sc)
 				var thr, p50, p99, oversold, dup, conflicts, orders float64
 				for range b.N {
 					r := runDesign(b, name, plan)
@@ -74,7 +76,7 @@ func BenchmarkDesigns(b *testing.B) {
 	}
 }
 
-func runDesign(b *testing.B, name string, plan *bench.Plan) *bench.TargetRun {
+func runDesign(b *testing.B, name string, plan *scenario.Plan) *results.TargetRun {
 	b.Helper()
 	tgt := designtest.New(b, name)
 	r, err := bench.Run(context.Background(), name, tgt, plan, bench.Options{})

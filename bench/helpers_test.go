@@ -4,8 +4,10 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -68,11 +70,20 @@ func (noopClient) Buy(context.Context, targets.Order) targets.Reply {
 func (noopClient) Close() error { return nil }
 
 // testScenario is a small open-loop scenario: rate orders/s for d.
-func testScenario(rate float64, d time.Duration, workers int) *Scenario {
-	return &Scenario{
+func testScenario(rate float64, d time.Duration, workers int) *scenario.Scenario {
+	return &scenario.Scenario{
 		Name: "test", Seed: 1,
-		Stock:    Stock{Products: 4, Capacity: 1_000_000},
-		Demand:   Demand{Quantity: Quantity{Min: 1, Max: 1}, Popularity: Uniform},
-		Arrivals: Arrivals{Mode: Constant, Process: Even, Rate: rate, Duration: Duration(d), Workers: workers},
+		Stock:    scenario.Stock{Products: 4, Capacity: 1_000_000},
+		Demand:   scenario.Demand{Quantity: scenario.Quantity{Min: 1, Max: 1}, Popularity: scenario.Uniform},
+		Arrivals: scenario.Arrivals{Mode: scenario.Constant, Process: scenario.Even, Rate: rate, Duration: scenario.Duration(d), Workers: workers},
 	}
+}
+
+func mustBuiltin(t testing.TB, name string) *scenario.Scenario {
+	t.Helper()
+	s := scenario.Builtin(name)
+	if s == nil {
+		t.Fatalf("no built-in scenario %q", name)
+	}
+	return s
 }

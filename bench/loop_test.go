@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/stampede-bench/stampede/internal/evloop"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -24,7 +24,7 @@ type loopTarget struct {
 	loopClients atomic.Int32
 }
 
-func (t *loopTarget) NewLoopClient(_ context.Context, _ int, l *evloop.Loop) (targets.Client, error) {
+func (t *loopTarget) NewLoopClient(_ context.Context, _ int, l targets.Loop) (targets.Client, error) {
 	if t.noLoop {
 		return nil, targets.ErrNoLoop
 	}
@@ -43,10 +43,12 @@ func (t *loopTarget) NewLoopClient(_ context.Context, _ int, l *evloop.Loop) (ta
 	return c, nil
 }
 
+var _ targets.LoopTarget = (*loopTarget)(nil)
+
 type loopClient struct {
 	t       *loopTarget
-	l       *evloop.Loop
-	fd      evloop.FD
+	l       targets.Loop
+	fd      targets.LoopFD
 	closeFD func()
 }
 
@@ -92,11 +94,11 @@ func newLoopTarget(delay time.Duration) *loopTarget {
 	return &loopTarget{funcTarget: ft, delay: delay, silentFD: -1}
 }
 
-func smallHotProduct(t *testing.T, users int, capacity int64) *Scenario {
+func smallHotProduct(t *testing.T, users int, capacity int64) *scenario.Scenario {
 	sc := mustBuiltin(t, "hot-product")
 	sc.Stock.Capacity = capacity
 	sc.Arrivals.Users = users
-	sc.Stop = Stop{SoldOut: true, Grace: Duration(50 * time.Millisecond)}
+	sc.Stop = scenario.Stop{SoldOut: true, Grace: scenario.Duration(50 * time.Millisecond)}
 	return sc
 }
 
@@ -105,7 +107,7 @@ func smallHotProduct(t *testing.T, users int, capacity int64) *Scenario {
 func TestClosedLoopOnEventLoop(t *testing.T) {
 	for _, goroutines := range []bool{false, true} {
 		tgt := newLoopTarget(time.Millisecond)
-		res, err := Run(context.Background(), "looped", tgt, NewPlan(smallHotProduct(t, 8, 400)), Options{Goroutines: goroutines})
+		res, err := Run(context.Background(), "looped", tgt, scenario.NewPlan(smallHotProduct(t, 8, 400)), Options{Goroutines: goroutines})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +148,7 @@ func TestEventLoopInterrupt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	start := time.Now()
-	res, err := Run(ctx, "silent", tgt, NewPlan(sc), Options{})
+	res, err := Run(ctx, "silent", tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func TestEventLoopInterrupt(t *testing.T) {
 func TestEventLoopFallback(t *testing.T) {
 	tgt := newLoopTarget(0)
 	tgt.noLoop = true
-	res, err := Run(context.Background(), "noloop", tgt, NewPlan(smallHotProduct(t, 4, 200)), Options{})
+	res, err := Run(context.Background(), "noloop", tgt, scenario.NewPlan(smallHotProduct(t, 4, 200)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +177,7 @@ func TestEventLoopFallback(t *testing.T) {
 			res.Info.Settings["client"], tgt.clients.Load(), res.Checks.Sold)
 	}
 	tgt = newLoopTarget(0)
-	res, err = Run(context.Background(), "open", tgt, NewPlan(testScenario(1000, 200*time.Millisecond, 2)), Options{})
+	res, err = Run(context.Background(), "open", tgt, scenario.NewPlan(testScenario(1000, 200*time.Millisecond, 2)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stampede-bench/stampede/internal/evloop"
+	"github.com/stampede-bench/stampede/bench/evloop"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -77,7 +79,7 @@ func finalName(f int) string {
 
 // run is the state shared by a run's workers: read-only but for atomics.
 type run struct {
-	plan    *Plan
+	plan    *scenario.Plan
 	began   time.Time
 	stop    atomic.Bool   // no new submissions
 	alarm   *alarm        // open loop on Linux: wakes senders precisely
@@ -131,7 +133,7 @@ type worker struct {
 // timeout of the buyer's (Orders.Expired).
 func (w *worker) submit(idx uint32, intended, now int64) {
 	r := w.r
-	product, qty := r.plan.order(idx)
+	product, qty := r.plan.Order(idx)
 	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1}
 	due := intended
 	for {
@@ -253,13 +255,13 @@ func (w *worker) wait(at int64, d time.Duration) {
 // openLoop sends scheduled submissions until they run out or the run stops.
 func (w *worker) openLoop() {
 	r := w.r
-	n := uint64(len(r.plan.at))
+	n := uint64(r.plan.Submissions())
 	for !r.stop.Load() {
 		i := r.next.Add(1) - 1
 		if i >= n {
 			return
 		}
-		at := r.plan.at[i]
+		at := r.plan.At(int(i))
 		now := r.since()
 		for now < at {
 			w.wait(at, time.Duration(at-now))
@@ -269,7 +271,7 @@ func (w *worker) openLoop() {
 			}
 			now = r.since()
 		}
-		idx, _ := r.plan.submission(int(i))
+		idx, _ := r.plan.Submission(int(i))
 		w.rec.send(at, now)
 		w.submit(idx, at, now)
 	}
@@ -281,14 +283,13 @@ func (w *worker) openLoop() {
 func (w *worker) closedLoop() {
 	r := w.r
 	end := int64(r.plan.End)
-	click := r.plan.Scenario.Client.DoubleClick
 	for idx := uint32(w.id); int(idx) < r.plan.Orders && !r.stop.Load(); idx += uint32(r.users) {
 		now := r.since()
 		if now >= end {
 			return
 		}
 		w.submit(idx, now, now)
-		if click > 0 && unit(r.plan.rand(idx, saltClick)) < click && !r.stop.Load() {
+		if r.plan.DoubleClicks(idx) && !r.stop.Load() {
 			now = r.since() // the impatient click again, right after the answer
 			w.submit(idx, now, now)
 		}
@@ -302,7 +303,7 @@ func (w *worker) closedLoop() {
 // Setup, client and audit failures are returned as errors; failures of
 // single attempts are counted. When ctx is cancelled the run stops within
 // moments and the result, marked interrupted, holds what was measured.
-func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Options) (*TargetRun, error) {
+func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan, opt Options) (*results.TargetRun, error) {
 	sc := plan.Scenario
 	stock := targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity}
 	if err := t.Setup(ctx, stock); err != nil {
@@ -426,7 +427,10 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 	if loop != nil {
 		info.Settings["client"] = ClientLoop
 	}
-	res := collect(name, info, plan, r, workers, elapsed, soldOutAt)
+	res, err := collect(name, info, plan, r, workers, elapsed, soldOutAt)
+	if err != nil {
+		return nil, err
+	}
 	res.StartedAt = started
 	if res.Checks, err = check(stock, plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
@@ -442,7 +446,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *Plan, opt Opt
 // is recorded by the worker that took it, or by the first worker.
 func (r *run) unsent(workers []*worker, end int64) {
 	record := func(w *worker, i int) {
-		at := r.plan.at[i]
+		at := r.plan.At(i)
 		if at >= end {
 			w.rec.notDue++
 			return
@@ -455,13 +459,13 @@ func (r *run) unsent(workers []*worker, end int64) {
 			record(w, int(w.unsent))
 		}
 	}
-	for i := min(int(r.next.Load()), len(r.plan.at)); i < len(r.plan.at); i++ {
+	for i := min(int(r.next.Load()), r.plan.Submissions()); i < r.plan.Submissions(); i++ {
 		record(workers[0], i)
 	}
 }
 
 // newRun prepares the shared state of a run of plan.
-func newRun(plan *Plan) *run {
+func newRun(plan *scenario.Plan) *run {
 	sc := plan.Scenario
 	return &run{
 		plan: plan, flags: make([]uint32, (plan.Orders+3)/4),
@@ -483,7 +487,7 @@ func (r *run) newWorker(runCtx context.Context, id int, c targets.Client, limit 
 
 // runLimit is the longest a run may last: the scenario's cap, or the
 // arrivals' length plus the time the last submission may take.
-func runLimit(sc *Scenario, plan *Plan) time.Duration {
+func runLimit(sc *scenario.Scenario, plan *scenario.Plan) time.Duration {
 	if sc.Stop.Duration > 0 {
 		return sc.Stop.Duration.D()
 	}

@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 	_ "github.com/stampede-bench/stampede/targets/memory"
 )
 
-func runTarget(t *testing.T, ctx context.Context, name string, sc *Scenario, opts ...string) *TargetRun {
+func runTarget(t *testing.T, ctx context.Context, name string, sc *scenario.Scenario, opts ...string) *results.TargetRun {
 	t.Helper()
 	regs, cfgs, err := targets.Resolve([]string{name}, opts)
 	if err != nil {
@@ -23,7 +25,7 @@ func runTarget(t *testing.T, ctx context.Context, name string, sc *Scenario, opt
 		t.Fatal(err)
 	}
 	defer tgt.Close()
-	res, err := Run(ctx, name, tgt, NewPlan(sc), Options{})
+	res, err := Run(ctx, name, tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestCoordinatedOmission(t *testing.T) {
 	})
 	sc := testScenario(1000, 4*time.Second, 8)
 	began = time.Now()
-	res, err := Run(context.Background(), "stall", tgt, NewPlan(sc), Options{})
+	res, err := Run(context.Background(), "stall", tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +153,8 @@ func TestTimeoutsAndRetries(t *testing.T) {
 		return targets.Reply{Outcome: targets.Unknown, Err: ctx.Err()}
 	})
 	sc := testScenario(100, time.Second, 8)
-	sc.Client = Client{Timeout: Duration(20 * time.Millisecond), Retries: 1}
-	res, err := Run(context.Background(), "slow", tgt, NewPlan(sc), Options{})
+	sc.Client = scenario.Client{Timeout: scenario.Duration(20 * time.Millisecond), Retries: 1}
+	res, err := Run(context.Background(), "slow", tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestInterrupt(t *testing.T) {
 	sc := testScenario(1000, 30*time.Second, 8)
 	time.AfterFunc(500*time.Millisecond, cancel)
 	start := time.Now()
-	res, err := Run(ctx, "slow", tgt, NewPlan(sc), Options{})
+	res, err := Run(ctx, "slow", tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func TestClosedLoopSoldOutStop(t *testing.T) {
 	sc := mustBuiltin(t, "hot-product")
 	sc.Stock.Capacity = 20000
 	sc.Arrivals.Users = 8
-	sc.Stop = Stop{SoldOut: true, Grace: Duration(100 * time.Millisecond)}
+	sc.Stop = scenario.Stop{SoldOut: true, Grace: scenario.Duration(100 * time.Millisecond)}
 	start := time.Now()
 	res := runTarget(t, context.Background(), "memory", sc)
 	if took := time.Since(start); took > 5*time.Second {
@@ -237,7 +239,7 @@ func TestClosedLoopSoldOutStop(t *testing.T) {
 
 // A failing setup is an error naming the design.
 func TestSetupError(t *testing.T) {
-	_, err := Run(context.Background(), "broken", &brokenTarget{}, NewPlan(testScenario(10, time.Second, 1)), Options{})
+	_, err := Run(context.Background(), "broken", &brokenTarget{}, scenario.NewPlan(testScenario(10, time.Second, 1)), Options{})
 	if err == nil || !errors.Is(err, errBroken) {
 		t.Fatalf("error %v, want one wrapping the setup failure", err)
 	}
@@ -256,7 +258,7 @@ func TestOpenLoopRateShowsAStarvedGenerator(t *testing.T) {
 		time.Sleep(time.Millisecond)
 		return targets.Reply{Outcome: targets.Confirmed}
 	})
-	res, err := Run(context.Background(), "slow", tgt, NewPlan(testScenario(2000, time.Second, 1)), Options{})
+	res, err := Run(context.Background(), "slow", tgt, scenario.NewPlan(testScenario(2000, time.Second, 1)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,8 +280,8 @@ func TestBuyersQueuedAtTheEndAreCounted(t *testing.T) {
 		return targets.Reply{Outcome: targets.Confirmed}
 	})
 	sc := testScenario(500, 400*time.Millisecond, 2) // 200 buyers, all due within 400ms
-	sc.Stop.Duration = Duration(time.Second)
-	res, err := Run(context.Background(), "slow", tgt, NewPlan(sc), Options{})
+	sc.Stop.Duration = scenario.Duration(time.Second)
+	res, err := Run(context.Background(), "slow", tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +311,7 @@ func TestBuyersQueuedAtTheEndAreCounted(t *testing.T) {
 // counted apart from those the design kept waiting.
 func TestBuyersNotDueWhenTheRunStopsEarly(t *testing.T) {
 	sc := testScenario(1000, 2*time.Second, 4)
-	sc.Stop.Duration = Duration(500 * time.Millisecond)
+	sc.Stop.Duration = scenario.Duration(500 * time.Millisecond)
 	res := runTarget(t, context.Background(), "memory", sc)
 	o := res.Orders
 	if o.NotDue < 1000 || o.Submitted+o.NotSent != o.Buyers || o.Buyers != 2000 {
@@ -339,8 +341,8 @@ func TestTimeoutRunsWhileQueued(t *testing.T) {
 		return targets.Reply{Outcome: targets.Confirmed}
 	})
 	sc := testScenario(100, time.Second, 1)
-	sc.Client = Client{Timeout: Duration(100 * time.Millisecond)}
-	res, err := Run(context.Background(), "slow", tgt, NewPlan(sc), Options{})
+	sc.Client = scenario.Client{Timeout: scenario.Duration(100 * time.Millisecond)}
+	res, err := Run(context.Background(), "slow", tgt, scenario.NewPlan(sc), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,5 +360,24 @@ func TestTimeoutRunsWhileQueued(t *testing.T) {
 	e := res.LatencyByOutcome["expired"]
 	if e.Count != o.Expired || e.P50 < 99_000 || e.Max > 101_000 {
 		t.Errorf("expired response times %+v: want %d values of the 100ms timeout", e, o.Expired)
+	}
+}
+
+// Scenario files with only the required fields run with their defaults.
+func TestMinimalScenariosRun(t *testing.T) {
+	open, err := scenario.Parse([]byte("stock: {products: 2, capacity: 10}\narrivals: {mode: constant, rate: 100, duration: 500ms}\n"), "minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runTarget(t, context.Background(), "memory", open)
+	if res.Orders.Submitted != 50 || res.Checks.Sold != 20 {
+		t.Errorf("minimal file on memory: %d submitted, %d sold; want 50 and all 20 tickets", res.Orders.Submitted, res.Checks.Sold)
+	}
+	closed, err := scenario.Parse([]byte("stock: {products: 1, capacity: 100}\ndemand: {buyers: 500}\narrivals: {mode: closed, users: 4, duration: 200ms}\n"), "closed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := runTarget(t, context.Background(), "memory", closed); res.Checks.Sold != 100 {
+		t.Errorf("closed-loop file on memory: sold %d, want all 100 tickets", res.Checks.Sold)
 	}
 }

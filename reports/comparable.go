@@ -8,7 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 )
 
 // ErrIncomparable is wrapped by Comparable's error when two runs' figures
@@ -21,7 +22,7 @@ var ErrIncomparable = errors.New("the runs do not compare")
 // ErrIncomparable when the comparison is meaningless: different
 // scenarios (other than by seed, which repetitions vary), or no design
 // present in both.
-func Comparable(old, cur *bench.Results) (notes []string, err error) {
+func Comparable(old, cur *results.Results) (notes []string, err error) {
 	if diff := scenarioDiff(old.Scenario, cur.Scenario); len(diff) > 0 {
 		return nil, fmt.Errorf("%w: different scenarios (%s)", ErrIncomparable, strings.Join(diff, "; "))
 	}
@@ -30,7 +31,7 @@ func Comparable(old, cur *bench.Results) (notes []string, err error) {
 	}
 	for _, r := range []struct {
 		which string
-		res   *bench.Results
+		res   *results.Results
 	}{{"old", old}, {"new", cur}} {
 		if r.res.Interrupted {
 			notes = append(notes, fmt.Sprintf("the %s run was interrupted: its figures are partial", r.which))
@@ -62,7 +63,7 @@ func Comparable(old, cur *bench.Results) (notes []string, err error) {
 	return notes, nil
 }
 
-func runNames(res *bench.Results) map[string]bool {
+func runNames(res *results.Results) map[string]bool {
 	m := map[string]bool{}
 	for _, r := range res.Runs {
 		m[r.Target] = true
@@ -87,14 +88,14 @@ func firstLine(s string) string {
 // scenarioDiff lists the fields in which two scenarios differ, such as
 // "name flash-crowd vs steady" or "arrivals.rate 5000 vs 2500", leaving out
 // the description and the seed.
-func scenarioDiff(a, b *bench.Scenario) []string {
+func scenarioDiff(a, b *scenario.Scenario) []string {
 	if a == nil || b == nil {
 		if a != b {
 			return []string{"one run names no scenario"}
 		}
 		return nil
 	}
-	flat := func(s *bench.Scenario) map[string]any {
+	flat := func(s *scenario.Scenario) map[string]any {
 		c := *s
 		c.Description, c.Seed = "", 0
 		var m map[string]any

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
 )
 
 // ErrNotReport is wrapped by CheckDir's error for a directory that holds
@@ -61,7 +61,7 @@ func CheckDir(dir string) error {
 			return fmt.Errorf("%w: %s holds %s, which a report does not write: name a new or empty directory, or an earlier report's", ErrNotReport, dir, e.Name())
 		}
 	}
-	if _, err := bench.ReadResults(filepath.Join(dir, "results.json")); err != nil {
+	if _, err := results.Read(filepath.Join(dir, "results.json")); err != nil {
 		return fmt.Errorf("%w: %s holds report files but no readable results.json of stampede's: name a new or empty directory, or an earlier report's", ErrNotReport, dir)
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
 )
 
 // WriteAll renders every report of res into dir: index.html, summary.md,
@@ -19,7 +19,7 @@ import (
 // the report files of an earlier report in dir that this one did not
 // write are removed, so that dir holds one report whole (results.json is
 // the caller's and stays).
-func WriteAll(dir string, res *bench.Results) error {
+func WriteAll(dir string, res *results.Results) error {
 	figs, err := Figures(res)
 	if err != nil {
 		return err
@@ -56,7 +56,7 @@ func WriteAll(dir string, res *bench.Results) error {
 		files[r.Target+".hlog"] = bytes.Clone(b.Bytes())
 	}
 	for name, data := range files {
-		if err := bench.WriteFileAtomic(filepath.Join(dir, name), data); err != nil {
+		if err := results.WriteFileAtomic(filepath.Join(dir, name), data); err != nil {
 			return err
 		}
 	}
@@ -65,7 +65,7 @@ func WriteAll(dir string, res *bench.Results) error {
 
 // Hgrm writes the response-time percentile distribution of a run in
 // HdrHistogram's text format, in milliseconds.
-func Hgrm(w io.Writer, r *bench.TargetRun) error {
+func Hgrm(w io.Writer, r *results.TargetRun) error {
 	h, err := decode(r.Histograms.Response)
 	if err != nil {
 		return err
@@ -81,7 +81,7 @@ func Hgrm(w io.Writer, r *bench.TargetRun) error {
 // had one) for its duration. Timestamps are relative to the BaseTime the
 // log declares, so HdrHistogram's log readers place the interval at the
 // real time it happened.
-func Hlog(w io.Writer, res *bench.Results, r *bench.TargetRun) error {
+func Hlog(w io.Writer, res *results.Results, r *results.TargetRun) error {
 	h, err := decode(r.Histograms.Response)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func Hlog(w io.Writer, res *bench.Results, r *bench.TargetRun) error {
 // custom units: answers/s, p50/p99/p99.9 response time, the generator's
 // send-lag p99, buyers not sent, and the correctness figures. A design that
 // failed or never started gets a comment line, which benchstat ignores.
-func BenchText(w io.Writer, res *bench.Results) error {
+func BenchText(w io.Writer, res *results.Results) error {
 	fmt.Fprintf(w, "goos: %s\ngoarch: %s\npkg: github.com/stampede-bench/stampede\n", res.Environment.OS, res.Environment.Arch)
 	for _, r := range res.Runs {
 		name := benchName(res.Scenario.Name) + "/" + benchName(r.Target)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
 )
 
 // Grammar is the accepted form of a -check expression, for error messages.
@@ -24,24 +24,24 @@ const metricNames = "throughput, p50, p90, p99, p999, max, oversold, duplicated,
 // metrics reads a figure of a run; latencies are in microseconds.
 var metrics = map[string]struct {
 	latency bool
-	get     func(*bench.TargetRun) float64
+	get     func(*results.TargetRun) float64
 }{
-	"throughput":     {false, func(r *bench.TargetRun) float64 { return r.ThroughputPerS }},
-	"p50":            {true, func(r *bench.TargetRun) float64 { return float64(r.LatencyUS.P50) }},
-	"p90":            {true, func(r *bench.TargetRun) float64 { return float64(r.LatencyUS.P90) }},
-	"p99":            {true, func(r *bench.TargetRun) float64 { return float64(r.LatencyUS.P99) }},
-	"p999":           {true, func(r *bench.TargetRun) float64 { return float64(r.LatencyUS.P999) }},
-	"max":            {true, func(r *bench.TargetRun) float64 { return float64(r.LatencyUS.Max) }},
-	"oversold":       {false, func(r *bench.TargetRun) float64 { return float64(r.Checks.Oversold) }},
-	"duplicated":     {false, func(r *bench.TargetRun) float64 { return float64(r.Checks.DuplicatedOrders) }},
-	"duplicate_rate": {false, func(r *bench.TargetRun) float64 { return r.Checks.DuplicateRate }},
-	"lost":           {false, func(r *bench.TargetRun) float64 { return float64(r.Checks.Lost) }},
-	"phantom":        {false, func(r *bench.TargetRun) float64 { return float64(r.Checks.Phantom) }},
-	"apologies":      {false, func(r *bench.TargetRun) float64 { return float64(r.Checks.Apologies) }},
-	"unknown":        {false, func(r *bench.TargetRun) float64 { return float64(r.Orders.Unknown) }},
-	"errors":         {false, func(r *bench.TargetRun) float64 { return float64(r.Orders.Errors) }},
-	"conflicts":      {false, func(r *bench.TargetRun) float64 { return float64(r.Orders.Conflicts) }},
-	"contradicted":   {false, func(r *bench.TargetRun) float64 { return float64(r.Checks.Contradicted) }},
+	"throughput":     {false, func(r *results.TargetRun) float64 { return r.ThroughputPerS }},
+	"p50":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P50) }},
+	"p90":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P90) }},
+	"p99":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P99) }},
+	"p999":           {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P999) }},
+	"max":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.Max) }},
+	"oversold":       {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Oversold) }},
+	"duplicated":     {false, func(r *results.TargetRun) float64 { return float64(r.Checks.DuplicatedOrders) }},
+	"duplicate_rate": {false, func(r *results.TargetRun) float64 { return r.Checks.DuplicateRate }},
+	"lost":           {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Lost) }},
+	"phantom":        {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Phantom) }},
+	"apologies":      {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Apologies) }},
+	"unknown":        {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Unknown) }},
+	"errors":         {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Errors) }},
+	"conflicts":      {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Conflicts) }},
+	"contradicted":   {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Contradicted) }},
 }
 
 // Check is one parsed threshold.
@@ -117,7 +117,7 @@ func (c Crossed) String() string {
 // baseline (which may be nil when no check is relative). It returns the
 // thresholds crossed, and an error for a check that cannot be evaluated (a
 // design absent from the results, a relative check without a baseline).
-func Evaluate(res, baseline *bench.Results, checks []Check) ([]Crossed, error) {
+func Evaluate(res, baseline *results.Results, checks []Check) ([]Crossed, error) {
 	var out []Crossed
 	for _, c := range checks {
 		if c.Relative && baseline == nil {
@@ -167,7 +167,7 @@ func holds(got float64, op string, limit float64) bool {
 	}
 }
 
-func findRun(res *bench.Results, target string) *bench.TargetRun {
+func findRun(res *results.Results, target string) *results.TargetRun {
 	for _, r := range okRuns(res) {
 		if r.Target == target {
 			return r
@@ -176,7 +176,7 @@ func findRun(res *bench.Results, target string) *bench.TargetRun {
 	return nil
 }
 
-func targetNames(res *bench.Results) []string {
+func targetNames(res *results.Results) []string {
 	var names []string
 	for _, r := range res.Runs {
 		names = append(names, r.Target)
@@ -187,15 +187,15 @@ func targetNames(res *bench.Results) []string {
 
 // Compare writes, per design present in both runs, the old and new figures
 // and the change.
-func Compare(w io.Writer, old, cur *bench.Results) error {
+func Compare(w io.Writer, old, cur *results.Results) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "design\tmetric\told\tnew\tchange\t")
 	rows := []struct {
 		name string
-		get  func(*bench.TargetRun) float64
+		get  func(*results.TargetRun) float64
 		fmt  func(float64) string
 	}{
-		{"answers/s", func(r *bench.TargetRun) float64 { return r.ThroughputPerS }, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
+		{"answers/s", func(r *results.TargetRun) float64 { return r.ThroughputPerS }, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
 		{"p50", metrics["p50"].get, func(v float64) string { return FormatUS(int64(v)) }},
 		{"p99", metrics["p99"].get, func(v float64) string { return FormatUS(int64(v)) }},
 		{"p99.9", metrics["p999"].get, func(v float64) string { return FormatUS(int64(v)) }},

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
 )
 
 // Verdict writes, in one paragraph, what the figures say: which designs
@@ -16,7 +16,7 @@ import (
 // fastest design at p99 that was correct (nothing oversold, duplicated,
 // lost, phantom or apologised for) and durable, with the in-process
 // references kept apart.
-func Verdict(res *bench.Results) string {
+func Verdict(res *results.Results) string {
 	runs := okRuns(res)
 	var s strings.Builder
 	if len(runs) == 0 {
@@ -26,7 +26,7 @@ func Verdict(res *bench.Results) string {
 		}
 		return s.String()
 	}
-	list := func(pick func(*bench.TargetRun) (int64, bool), unit string) []string {
+	list := func(pick func(*results.TargetRun) (int64, bool), unit string) []string {
 		var out []string
 		for _, r := range runs {
 			if n, ok := pick(r); ok {
@@ -35,12 +35,12 @@ func Verdict(res *bench.Results) string {
 		}
 		return out
 	}
-	oversold := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Oversold, r.Checks.Oversold > 0 }, "seats")
-	dup := list(func(r *bench.TargetRun) (int64, bool) {
+	oversold := list(func(r *results.TargetRun) (int64, bool) { return r.Checks.Oversold, r.Checks.Oversold > 0 }, "seats")
+	dup := list(func(r *results.TargetRun) (int64, bool) {
 		return r.Checks.DuplicatedOrders, r.Checks.DuplicatedOrders > 0
 	}, "orders")
-	lost := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Lost, r.Checks.Lost > 0 }, "orders")
-	apol := list(func(r *bench.TargetRun) (int64, bool) { return r.Checks.Apologies, r.Checks.Apologies > 0 }, "apologies")
+	lost := list(func(r *results.TargetRun) (int64, bool) { return r.Checks.Lost, r.Checks.Lost > 0 }, "orders")
+	apol := list(func(r *results.TargetRun) (int64, bool) { return r.Checks.Apologies, r.Checks.Apologies > 0 }, "apologies")
 	var behind []string
 	for _, r := range runs {
 		if b := Behind(r); b != "" {
@@ -64,14 +64,14 @@ func Verdict(res *bench.Results) string {
 	if len(behind) > 0 {
 		fmt.Fprintf(&s, "These fell behind the crowd, and their response times count the wait: %s. ", join(behind))
 	}
-	byP99 := append([]*bench.TargetRun(nil), runs...)
+	byP99 := append([]*results.TargetRun(nil), runs...)
 	sort.SliceStable(byP99, func(i, j int) bool { return byP99[i].LatencyUS.P99 < byP99[j].LatencyUS.P99 })
-	correct := func(r *bench.TargetRun) bool {
+	correct := func(r *results.TargetRun) bool {
 		c := r.Checks
 		return c.Oversold == 0 && c.DuplicatedOrders == 0 && c.Lost == 0 && c.Phantom == 0 && c.Apologies == 0
 	}
-	var best []*bench.TargetRun
-	var fasterNotDurable *bench.TargetRun
+	var best []*results.TargetRun
+	var fasterNotDurable *results.TargetRun
 	var refs []string
 	for _, r := range byP99 {
 		switch {
@@ -119,7 +119,7 @@ func join(names []string) string {
 
 // Markdown writes the summary table, the notes and the verdict, for a CI
 // job summary or a pull-request comment.
-func Markdown(w io.Writer, res *bench.Results) error {
+func Markdown(w io.Writer, res *results.Results) error {
 	fmt.Fprintf(w, "## stampede: %s\n\n", mdEscape(res.Scenario.Name))
 	if res.Interrupted {
 		fmt.Fprint(w, "**Interrupted: partial results.**\n\n")
@@ -222,7 +222,7 @@ every response time: below it a figure measures the generator, not the design{{e
 `))
 
 type htmlRow struct {
-	*bench.TargetRun
+	*results.TargetRun
 	Buyers                                           int64
 	P50, P90, P99, P999, Max, SvcP99, LagP99         string
 	OversoldClass, DupClass, LostClass, PhantomClass string
@@ -236,7 +236,7 @@ type htmlFig struct {
 
 // HTML writes a self-contained index.html: the plots inline, no network
 // fetches, every string from the input escaped.
-func HTML(w io.Writer, res *bench.Results, figs []Figure) error {
+func HTML(w io.Writer, res *results.Results, figs []Figure) error {
 	class := func(n int64) string {
 		if n > 0 {
 			return "bad"
@@ -275,7 +275,7 @@ func HTML(w io.Writer, res *bench.Results, figs []Figure) error {
 		floorText = FormatUS(floor) + " (" + floorOf + ")"
 	}
 	return page.Execute(w, struct {
-		Res     *bench.Results
+		Res     *results.Results
 		Verdict string
 		Rows    []htmlRow
 		NotRun  []string

@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -42,7 +42,7 @@ const (
 // Figures renders the report's plots from results alone. A panic of the
 // plotting library becomes an error: a report must not crash the run whose
 // results it draws.
-func Figures(res *bench.Results) (figs []Figure, err error) {
+func Figures(res *results.Results) (figs []Figure, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			figs, err = nil, fmt.Errorf("plot: %v", r)
@@ -52,7 +52,7 @@ func Figures(res *bench.Results) (figs []Figure, err error) {
 	if len(runs) == 0 {
 		return nil, nil // no design completed: nothing to draw
 	}
-	for _, build := range []func([]*bench.TargetRun) (layout, error){
+	for _, build := range []func([]*results.TargetRun) (layout, error){
 		latencyPlot, timelinePlot, correctnessPlot, outcomePlot,
 	} {
 		l, err := build(runs)
@@ -85,8 +85,8 @@ type layout struct {
 }
 
 // okRuns returns the runs that have figures (not failed).
-func okRuns(res *bench.Results) []*bench.TargetRun {
-	var out []*bench.TargetRun
+func okRuns(res *results.Results) []*results.TargetRun {
+	var out []*results.TargetRun
 	for _, r := range res.Runs {
 		if r.Error == "" {
 			out = append(out, r)
@@ -515,7 +515,7 @@ func decode(s string) (*hdrhistogram.Histogram, error) {
 	if s == "" {
 		return hdrhistogram.New(1, 2, 1), nil
 	}
-	return bench.DecodeHistogram(s)
+	return results.DecodeHistogram(s)
 }
 
 // markers places a design's glyphs on its percentile line: one between
@@ -537,7 +537,7 @@ func markers(xys plotter.XYs, design int) plotter.XYs {
 // floorLabel names the generator's send lag where a figure shows it.
 const floorLabel = "generator send lag (floor)"
 
-func latencyPlot(runs []*bench.TargetRun) (layout, error) {
+func latencyPlot(runs []*results.TargetRun) (layout, error) {
 	const title = "Latency by percentile, over the generator's send lag"
 	l := layout{name: "latency", title: title}
 	resp, svc := newPlot(), newPlot()
@@ -674,9 +674,9 @@ func drawKey(c draw.Canvas, entries []keyEntry) {
 }
 
 // answered counts a second's definite answers.
-func answered(s bench.Second) float64 { return float64(s.Confirmed + s.SoldOut + s.Rejected) }
+func answered(s results.Second) float64 { return float64(s.Confirmed + s.SoldOut + s.Rejected) }
 
-func timelinePlot(runs []*bench.TargetRun) (layout, error) {
+func timelinePlot(runs []*results.TargetRun) (layout, error) {
 	const title = "Second by second: answers per second and p99, per design"
 	l := layout{name: "timeline", title: title}
 	cols, rows := gridShape(len(runs))
@@ -808,7 +808,7 @@ func timelinePlot(runs []*bench.TargetRun) (layout, error) {
 // metric is one count per design, drawn as a panel of bars.
 type metric struct {
 	title string
-	value func(*bench.TargetRun) int64
+	value func(*results.TargetRun) int64
 	color color.Color
 	bad   bool // a count above 0 is a defect: its label is red
 }
@@ -823,7 +823,7 @@ var (
 // bar per design on a log scale that holds zero (symlog), each bar labelled
 // with its count, so that 9 reads next to 1,463 and a zero reads as 0.
 // Designs are named once, on the left, first at the top.
-func barFigure(name, title string, runs []*bench.TargetRun, metrics []metric) (layout, error) {
+func barFigure(name, title string, runs []*results.TargetRun, metrics []metric) (layout, error) {
 	l := layout{name: name, title: title}
 	n := len(runs)
 	names := make([]string, n)
@@ -908,29 +908,29 @@ func (s stripes) Plot(c draw.Canvas, p *plot.Plot) {
 
 var stripeColor = color.Gray{Y: 0xf3}
 
-func correctnessPlot(runs []*bench.TargetRun) (layout, error) {
+func correctnessPlot(runs []*results.TargetRun) (layout, error) {
 	const title = "Correctness per design (log scale, 0 where none)"
 	ms := []metric{
-		{"oversold tickets", func(r *bench.TargetRun) int64 { return r.Checks.Oversold }, defectColor, true},
-		{"duplicated orders", func(r *bench.TargetRun) int64 { return r.Checks.DuplicatedOrders }, defectColor, true},
-		{"lost orders", func(r *bench.TargetRun) int64 { return r.Checks.Lost }, defectColor, true},
-		{"phantom orders", func(r *bench.TargetRun) int64 { return r.Checks.Phantom }, defectColor, true},
-		{"contradicted answers", func(r *bench.TargetRun) int64 { return r.Checks.Contradicted }, defectColor, true},
-		{"apologies", func(r *bench.TargetRun) int64 { return r.Checks.Apologies }, color.RGBA{R: 0xcc, G: 0x79, B: 0x00, A: 0xff}, false},
+		{"oversold tickets", func(r *results.TargetRun) int64 { return r.Checks.Oversold }, defectColor, true},
+		{"duplicated orders", func(r *results.TargetRun) int64 { return r.Checks.DuplicatedOrders }, defectColor, true},
+		{"lost orders", func(r *results.TargetRun) int64 { return r.Checks.Lost }, defectColor, true},
+		{"phantom orders", func(r *results.TargetRun) int64 { return r.Checks.Phantom }, defectColor, true},
+		{"contradicted answers", func(r *results.TargetRun) int64 { return r.Checks.Contradicted }, defectColor, true},
+		{"apologies", func(r *results.TargetRun) int64 { return r.Checks.Apologies }, color.RGBA{R: 0xcc, G: 0x79, B: 0x00, A: 0xff}, false},
 	}
 	return barFigure("correctness", title, runs, ms)
 }
 
-func outcomePlot(runs []*bench.TargetRun) (layout, error) {
+func outcomePlot(runs []*results.TargetRun) (layout, error) {
 	const title = "Outcome of every attempt per design, and attempts never sent (log scale)"
 	ms := []metric{
-		{"confirmed", func(r *bench.TargetRun) int64 { return r.Orders.Confirmed }, color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, false},
-		{"sold out", func(r *bench.TargetRun) int64 { return r.Orders.SoldOut }, color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, false},
-		{"rejected", func(r *bench.TargetRun) int64 { return r.Orders.Rejected }, color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, false},
-		{"unknown", func(r *bench.TargetRun) int64 { return r.Orders.Unknown }, color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, true},
-		{"errors", func(r *bench.TargetRun) int64 { return r.Orders.Errors }, defectColor, true},
-		{"expired in queue", func(r *bench.TargetRun) int64 { return r.Orders.Expired }, color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, true},
-		{"queued at end", func(r *bench.TargetRun) int64 { return r.Orders.QueuedAtEnd }, color.RGBA{R: 0x40, G: 0x40, B: 0x40, A: 0xff}, true},
+		{"confirmed", func(r *results.TargetRun) int64 { return r.Orders.Confirmed }, color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, false},
+		{"sold out", func(r *results.TargetRun) int64 { return r.Orders.SoldOut }, color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, false},
+		{"rejected", func(r *results.TargetRun) int64 { return r.Orders.Rejected }, color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, false},
+		{"unknown", func(r *results.TargetRun) int64 { return r.Orders.Unknown }, color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, true},
+		{"errors", func(r *results.TargetRun) int64 { return r.Orders.Errors }, defectColor, true},
+		{"expired in queue", func(r *results.TargetRun) int64 { return r.Orders.Expired }, color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, true},
+		{"queued at end", func(r *results.TargetRun) int64 { return r.Orders.QueuedAtEnd }, color.RGBA{R: 0x40, G: 0x40, B: 0x40, A: 0xff}, true},
 	}
 	return barFigure("outcomes", title, runs, ms)
 }

@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -25,12 +26,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixture builds results deterministically: three designs with known
 // latencies and figures, one failed.
-func fixture() *bench.Results {
-	sc := &bench.Scenario{Name: "flash-crowd", Description: "a <b>test</b> crowd & more", Stock: bench.Stock{Products: 19, Capacity: 100},
-		Arrivals: bench.Arrivals{Mode: bench.Spike}}
-	res := bench.NewResults(sc, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-	res.Environment = bench.Environment{Go: "go1.26", OS: "linux", Arch: "amd64", CPUs: 2, Stampede: "test"}
-	mk := func(name string, base int64, oversold, dup, lost, apologies int64, thr float64) *bench.TargetRun {
+func fixture() *results.Results {
+	sc := &scenario.Scenario{Name: "flash-crowd", Description: "a <b>test</b> crowd & more", Stock: scenario.Stock{Products: 19, Capacity: 100},
+		Arrivals: scenario.Arrivals{Mode: scenario.Spike}}
+	res := results.New(sc, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	res.Environment = results.Environment{Go: "go1.26", OS: "linux", Arch: "amd64", CPUs: 2, Stampede: "test"}
+	mk := func(name string, base int64, oversold, dup, lost, apologies int64, thr float64) *results.TargetRun {
 		resp, svc := hdrhistogram.New(1, 100_000_000, 3), hdrhistogram.New(1, 100_000_000, 3)
 		for i := int64(1); i <= 10_000; i++ {
 			v := base + i*base/1000 // a spread from base to 11x base
@@ -42,24 +43,24 @@ func fixture() *bench.Results {
 			return base64.StdEncoding.EncodeToString(b)
 		}
 		soldOut := 1.5
-		r := &bench.TargetRun{Target: name, Loop: "open", DurationS: 8, ThroughputPerS: thr, SoldOutAtS: &soldOut,
+		r := &results.TargetRun{Target: name, Loop: "open", DurationS: 8, ThroughputPerS: thr, SoldOutAtS: &soldOut,
 			Info:       targets.Info{Design: name + " design", Consistency: "strong | <i>escaped</i>", Durability: "memory only"},
-			Orders:     bench.Orders{Submitted: 9000, Attempts: 10_000, Confirmed: 800, SoldOut: 9100, Unknown: 60, Errors: 40},
-			LatencyUS:  bench.Latency{Count: 10_000, P50: resp.ValueAtQuantile(50), P90: resp.ValueAtQuantile(90), P99: resp.ValueAtQuantile(99), P999: resp.ValueAtQuantile(99.9), Max: resp.Max()},
-			ServiceUS:  bench.Latency{Count: 10_000, P50: svc.ValueAtQuantile(50), P99: svc.ValueAtQuantile(99), Max: svc.Max()},
-			Checks:     bench.Checks{Capacity: 1900, Sold: 1900 + oversold, Oversold: oversold, DuplicatedOrders: dup, DuplicateRate: float64(dup) / 9000, Lost: lost, Apologies: apologies},
-			Histograms: bench.Histograms{Response: enc(resp), Service: enc(svc)},
+			Orders:     results.Orders{Submitted: 9000, Attempts: 10_000, Confirmed: 800, SoldOut: 9100, Unknown: 60, Errors: 40},
+			LatencyUS:  results.Latency{Count: 10_000, P50: resp.ValueAtQuantile(50), P90: resp.ValueAtQuantile(90), P99: resp.ValueAtQuantile(99), P999: resp.ValueAtQuantile(99.9), Max: resp.Max()},
+			ServiceUS:  results.Latency{Count: 10_000, P50: svc.ValueAtQuantile(50), P99: svc.ValueAtQuantile(99), Max: svc.Max()},
+			Checks:     results.Checks{Capacity: 1900, Sold: 1900 + oversold, Oversold: oversold, DuplicatedOrders: dup, DuplicateRate: float64(dup) / 9000, Lost: lost, Apologies: apologies},
+			Histograms: results.Histograms{Response: enc(resp), Service: enc(svc)},
 		}
 		for s := range 8 {
-			r.Timeline = append(r.Timeline, bench.Second{T: s, Attempts: 1250, Confirmed: 100, SoldOut: 1150, P50US: base, P99US: base * 10})
+			r.Timeline = append(r.Timeline, results.Second{T: s, Attempts: 1250, Confirmed: 100, SoldOut: 1150, P50US: base, P99US: base * 10})
 		}
 		return r
 	}
-	res.Runs = []*bench.TargetRun{
+	res.Runs = []*results.TargetRun{
 		mk("memory", 40, 0, 0, 0, 0, 3891),
 		mk("memory-racy", 400, 9, 23, 0, 0, 3890),
 		mk("ledger-reconcile", 4000, 0, 0, 0, 12, 3500),
-		{Target: "broken", Error: "setup: no <server>", Timeline: []bench.Second{}},
+		{Target: "broken", Error: "setup: no <server>", Timeline: []results.Second{}},
 	}
 	return res
 }
@@ -320,7 +321,7 @@ func TestFiguresWithoutData(t *testing.T) {
 	}
 	empty := fixture()
 	for _, r := range empty.Runs[:3] {
-		r.Histograms = bench.Histograms{}
+		r.Histograms = results.Histograms{}
 		r.Timeline = nil
 		r.SoldOutAtS = nil
 	}
@@ -335,7 +336,7 @@ func TestFiguresWithoutData(t *testing.T) {
 		h := hdrhistogram.New(1, 1000, 3)
 		h.RecordValue(7)
 		b, _ := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-		r.Histograms = bench.Histograms{Response: base64.StdEncoding.EncodeToString(b), Service: base64.StdEncoding.EncodeToString(b)}
+		r.Histograms = results.Histograms{Response: base64.StdEncoding.EncodeToString(b), Service: base64.StdEncoding.EncodeToString(b)}
 	}
 	if figs, err := Figures(short); err != nil || len(figs) != 4 {
 		t.Fatalf("a one-second run: %d figures, %v", len(figs), err)
@@ -344,7 +345,7 @@ func TestFiguresWithoutData(t *testing.T) {
 
 // designs returns results of n designs made from the fixture's three,
 // under names of their own.
-func designs(n int) *bench.Results {
+func designs(n int) *results.Results {
 	res := fixture()
 	base := res.Runs[:3]
 	res.Runs = nil
@@ -356,7 +357,7 @@ func designs(n int) *bench.Results {
 	return res
 }
 
-func figure(t *testing.T, res *bench.Results, name string) Figure {
+func figure(t *testing.T, res *results.Results, name string) Figure {
 	t.Helper()
 	figs, err := Figures(res)
 	if err != nil {
@@ -587,8 +588,8 @@ func TestFiguresTitledOnceAndDeterministic(t *testing.T) {
 func TestFiguresAnyNumberOfDesigns(t *testing.T) {
 	for _, n := range []int{1, 2, 21} { // 21: past the palette's 16 colours, in 5 columns
 		res := designs(n)
-		res.Runs[0].Histograms, res.Runs[0].Timeline, res.Runs[0].SoldOutAtS = bench.Histograms{}, nil, nil
-		res.Runs = append(res.Runs, &bench.TargetRun{Target: "failed", Error: "setup: refused"})
+		res.Runs[0].Histograms, res.Runs[0].Timeline, res.Runs[0].SoldOutAtS = results.Histograms{}, nil, nil
+		res.Runs = append(res.Runs, &results.TargetRun{Target: "failed", Error: "setup: refused"})
 		figs, err := Figures(res)
 		if err != nil || len(figs) != 4 {
 			t.Fatalf("%d designs: %d figures, %v", n, len(figs), err)
@@ -604,12 +605,12 @@ func TestFiguresAnyNumberOfDesigns(t *testing.T) {
 	// Every count zero, one-second runs, one latency value.
 	res := designs(3)
 	for _, r := range res.Runs {
-		r.Orders, r.Checks = bench.Orders{}, bench.Checks{}
-		r.Timeline = []bench.Second{{T: 0}}
+		r.Orders, r.Checks = results.Orders{}, results.Checks{}
+		r.Timeline = []results.Second{{T: 0}}
 		h := hdrhistogram.New(1, 1000, 3)
 		h.RecordValue(1)
 		b, _ := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-		r.Histograms = bench.Histograms{Response: base64.StdEncoding.EncodeToString(b), Service: base64.StdEncoding.EncodeToString(b),
+		r.Histograms = results.Histograms{Response: base64.StdEncoding.EncodeToString(b), Service: base64.StdEncoding.EncodeToString(b),
 			Lag: base64.StdEncoding.EncodeToString(b)}
 	}
 	if figs, err := Figures(res); err != nil || len(figs) != 4 {

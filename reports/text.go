@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
 )
 
 // FormatUS formats microseconds for people: 850µs, 12.3ms, 1.20s.
@@ -30,7 +30,7 @@ func FormatUS(us int64) string {
 
 // lagP99 formats the generator's send-lag p99 of a run: "-" in closed
 // loop, where there is no schedule to lag behind.
-func lagP99(r *bench.TargetRun) string {
+func lagP99(r *results.TargetRun) string {
 	if r.Loop == "closed" || r.Generator.LagUS.Count == 0 {
 		return "-"
 	}
@@ -39,12 +39,12 @@ func lagP99(r *bench.TargetRun) string {
 
 // buyers returns the run's buyers, for results.json files written before
 // the field existed too.
-func buyers(o bench.Orders) int64 { return max(o.Buyers, o.Submitted+o.NotSent) }
+func buyers(o results.Orders) int64 { return max(o.Buyers, o.Submitted+o.NotSent) }
 
 // Behind says, in a few words, how a design fell behind the crowd: buyers
 // whose timeout ran out while they waited for a free sender, or who still
 // waited when the run ended. It returns "" for a design that kept up.
-func Behind(r *bench.TargetRun) string {
+func Behind(r *results.TargetRun) string {
 	o := r.Orders
 	if o.Expired == 0 && o.QueuedAtEnd == 0 {
 		return ""
@@ -66,7 +66,7 @@ func Behind(r *bench.TargetRun) string {
 // beyond the tables: designs that failed, fell behind, or never started;
 // answers that contradicted each other; error samples; a generator that
 // sent late; each design's durability.
-func Notes(res *bench.Results) []string {
+func Notes(res *results.Results) []string {
 	var notes []string
 	for _, r := range res.Runs {
 		switch {
@@ -104,7 +104,7 @@ func Notes(res *bench.Results) []string {
 }
 
 // NotRun lists the designs the run was asked for that never started.
-func NotRun(res *bench.Results) []string {
+func NotRun(res *results.Results) []string {
 	ran := map[string]bool{}
 	for _, r := range res.Runs {
 		ran[r.Target] = true
@@ -124,7 +124,7 @@ func OneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 
 // Summary writes the per-target summary tables (speed; answers; correctness),
 // the notes and the verdict.
-func Summary(w io.Writer, res *bench.Results) error {
+func Summary(w io.Writer, res *results.Results) error {
 	sc := res.Scenario
 	head := fmt.Sprintf("scenario %s", sc.Name)
 	if res.Interrupted {

@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -20,15 +21,15 @@ func TestFormatUS(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	sc := &bench.Scenario{Name: "flash-crowd", Stock: bench.Stock{Products: 19, Capacity: 100}}
-	res := bench.NewResults(sc, testTime)
+	sc := &scenario.Scenario{Name: "flash-crowd", Stock: scenario.Stock{Products: 19, Capacity: 100}}
+	res := results.New(sc, testTime)
 	res.Interrupted = true
-	res.Runs = []*bench.TargetRun{
+	res.Runs = []*results.TargetRun{
 		{Target: "memory-racy", Loop: "open", ThroughputPerS: 3891, Info: targets.Info{Durability: "none (memory only)"},
-			LatencyUS: bench.Latency{P50: 39, P90: 67, P99: 3430, P999: 4000, Max: 6130}, ServiceUS: bench.Latency{P99: 3380},
-			Orders:    bench.Orders{Submitted: 30000, Attempts: 31443, Confirmed: 772, SoldOut: 30671},
-			Checks:    bench.Checks{Capacity: 1900, Sold: 1909, Oversold: 9, DuplicatedOrders: 23, DuplicateRate: 0.00077},
-			Generator: bench.Generator{LateSends: 1000, MaxLagUS: 950_000}},
+			LatencyUS: results.Latency{P50: 39, P90: 67, P99: 3430, P999: 4000, Max: 6130}, ServiceUS: results.Latency{P99: 3380},
+			Orders:    results.Orders{Submitted: 30000, Attempts: 31443, Confirmed: 772, SoldOut: 30671},
+			Checks:    results.Checks{Capacity: 1900, Sold: 1909, Oversold: 9, DuplicatedOrders: 23, DuplicateRate: 0.00077},
+			Generator: results.Generator{LateSends: 1000, MaxLagUS: 950_000}},
 		{Target: "ledger", Error: "ledger: setup: no server"},
 	}
 	var b strings.Builder

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -16,23 +17,23 @@ import (
 // design that is correct but not durable, a durable one that oversold,
 // two correct durable ones and one that fell behind, one interrupted
 // design and one never started.
-func crowd() *bench.Results {
-	sc := &bench.Scenario{Name: "flash-crowd", Stock: bench.Stock{Products: 19, Capacity: 100}}
-	res := bench.NewResults(sc, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+func crowd() *results.Results {
+	sc := &scenario.Scenario{Name: "flash-crowd", Stock: scenario.Stock{Products: 19, Capacity: 100}}
+	res := results.New(sc, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	res.Targets = []string{"memory", "jetstream", "ledger", "sqlcounter", "sqlcounter-forupdate", "ledger-serializable", "jetstream-kv"}
-	mk := func(name string, p99 int64, durable, ref bool) *bench.TargetRun {
+	mk := func(name string, p99 int64, durable, ref bool) *results.TargetRun {
 		h := hdrhistogram.New(1, 100_000_000, 3)
 		for i := int64(1); i <= 1000; i++ {
 			h.RecordValue(p99 * i / 990)
 		}
 		b, _ := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-		return &bench.TargetRun{Target: name, Loop: "open", DurationS: 8, ThroughputPerS: 3000,
+		return &results.TargetRun{Target: name, Loop: "open", DurationS: 8, ThroughputPerS: 3000,
 			StartedAt: res.StartedAt.Add(time.Duration(len(name))*time.Second + 123*time.Millisecond), // not a whole second: the .hlog keeps milliseconds
 			Info:      targets.Info{Durable: durable, Reference: ref, Durability: "d"},
-			Orders:    bench.Orders{Buyers: 30000, Submitted: 30000, Attempts: 31000, Confirmed: 800, SoldOut: 30200},
-			LatencyUS: bench.Latency{Count: 1000, Mean: float64(p99) / 2, P50: p99 / 2, P99: p99, Max: p99 * 2},
-			Generator: bench.Generator{LagUS: bench.Latency{Count: 1000, P99: 40}},
-			Checks:    bench.Checks{Capacity: 1900, Sold: 1900}, Histograms: bench.Histograms{Response: base64.StdEncoding.EncodeToString(b)},
+			Orders:    results.Orders{Buyers: 30000, Submitted: 30000, Attempts: 31000, Confirmed: 800, SoldOut: 30200},
+			LatencyUS: results.Latency{Count: 1000, Mean: float64(p99) / 2, P50: p99 / 2, P99: p99, Max: p99 * 2},
+			Generator: results.Generator{LagUS: results.Latency{Count: 1000, P99: 40}},
+			Checks:    results.Checks{Capacity: 1900, Sold: 1900}, Histograms: results.Histograms{Response: base64.StdEncoding.EncodeToString(b)},
 		}
 	}
 	mem := mk("memory", 120, false, true)
@@ -42,9 +43,9 @@ func crowd() *bench.Results {
 	sql := mk("sqlcounter", 5700, true, false)
 	fu := mk("sqlcounter-forupdate", 600_000, true, false)
 	ser := mk("ledger-serializable", 3_900_000, true, false)
-	ser.Orders = bench.Orders{Buyers: 30000, Submitted: 14361, NotSent: 15639, Expired: 15000, QueuedAtEnd: 700, Attempts: 15000}
+	ser.Orders = results.Orders{Buyers: 30000, Submitted: 14361, NotSent: 15639, Expired: 15000, QueuedAtEnd: 700, Attempts: 15000}
 	ser.Generator.LagUS.P99 = 2_430_000 // its senders were all busy: its lag is its queue
-	res.Runs = []*bench.TargetRun{mem, js, ledger, sql, fu, ser}
+	res.Runs = []*results.TargetRun{mem, js, ledger, sql, fu, ser}
 	res.Interrupted = true
 	return res
 }

@@ -17,8 +17,6 @@ import (
 	"fmt"
 	"iter"
 	"time"
-
-	"github.com/stampede-bench/stampede/internal/evloop"
 )
 
 // OrderID identifies one logical order. It is stable across every
@@ -194,19 +192,6 @@ type Client interface {
 	Close() error
 }
 
-// LoopTarget is a Target whose clients can also run as tasks of an event
-// loop: Buy is the same blocking code, but it waits for its backend through
-// the loop (evloop.FD.Wait, evloop.Loop.Sleep) instead of parking its
-// goroutine, so that one thread drives every user without the Go
-// scheduler's hand-offs, as pgbench does. The engine uses it for
-// closed-loop users. Such a client must not block its goroutine for long
-// (that stalls every task) nor retain ctx; it ends an attempt with
-// Unknown when the loop is cancelled.
-type LoopTarget interface {
-	Target
-	NewLoopClient(ctx context.Context, worker int, loop *evloop.Loop) (Client, error)
-}
-
 // Preflighter is a Target that can check, before any design of a run
 // starts, that it will be able to run: its backend is reachable and can
 // hold what the design's options ask for (a connection pool within the
@@ -224,10 +209,6 @@ type Preflighter interface {
 // design's options (a pool larger than the server allows): the user's
 // input, not the backend, is at fault.
 var ErrOption = errors.New("option not accepted")
-
-// ErrNoLoop is NewLoopClient's answer for a variant of a design that has
-// no event-loop client: the engine then gives every worker a goroutine.
-var ErrNoLoop = errors.New("no event-loop client")
 
 // Deadline returns ctx's deadline, or the zero time when it has none.
 // Designs that simulate time (targets/memory) use it instead of ctx.Done,

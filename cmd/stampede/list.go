@@ -6,7 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 	"gopkg.in/yaml.v3"
 )
@@ -40,12 +41,12 @@ func scenariosCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	if *show == "defaults" {
-		_, err := io.WriteString(stdout, bench.ScenarioTemplate())
+		_, err := io.WriteString(stdout, scenario.Template())
 		return err
 	}
 	if *show != "" {
 		names := []string{"defaults"}
-		for _, s := range bench.Builtins() {
+		for _, s := range scenario.Builtins() {
 			if s.Name == *show {
 				enc := yaml.NewEncoder(stdout)
 				enc.SetIndent(2) // as the scenario files are written
@@ -59,7 +60,7 @@ func scenariosCmd(args []string, stdout io.Writer) error {
 		return usagef("scenarios: -show %q: no such built-in scenario (accepted: %s)", *show, strings.Join(names, ", "))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	for _, s := range bench.Builtins() {
+	for _, s := range scenario.Builtins() {
 		fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.Description)
 	}
 	return tw.Flush()
@@ -70,6 +71,6 @@ func versionCmd(args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(stdout, "stampede %s\n", bench.Version)
+	_, err := fmt.Fprintf(stdout, "stampede %s\n", results.Version)
 	return err
 }

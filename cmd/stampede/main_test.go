@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -347,22 +348,39 @@ func TestSIGINT(t *testing.T) {
 	}
 }
 
+// -progress auto draws on a terminal, never in CI: the terminal check is
+// injected, so both rules are seen to decide.
 func TestWantProgress(t *testing.T) {
 	var buf bytes.Buffer
+	terminal := false
+	defer func(old func(io.Writer) bool) { isTerminal = old }(isTerminal)
+	isTerminal = func(io.Writer) bool { return terminal }
+	t.Setenv("CI", "")
 	if on, _ := wantProgress("auto", &buf); on {
 		t.Error("auto draws progress on a writer that is not a terminal")
+	}
+	terminal = true
+	if on, _ := wantProgress("auto", &buf); !on {
+		t.Error("auto does not draw progress on a terminal")
+	}
+	t.Setenv("CI", "true")
+	if on, _ := wantProgress("auto", &buf); on {
+		t.Error("auto draws progress on a terminal with CI=true")
 	}
 	if on, _ := wantProgress("on", &buf); !on {
 		t.Error("on does not draw progress")
 	}
-	t.Setenv("CI", "true")
-	if on, _ := wantProgress("auto", os.Stderr); on {
-		t.Error("auto draws progress with CI=true")
+	terminal = false
+	if on, _ := wantProgress("on", &buf); !on {
+		t.Error("on does not draw progress off a terminal")
+	}
+	if on, _ := wantProgress("off", &buf); on {
+		t.Error("off draws progress")
 	}
 	if _, err := wantProgress("sometimes", &buf); err == nil {
 		t.Error("a bad mode is accepted")
 	}
-	progressLine(&buf, "[1/2] ")(bench.Progress{Target: "memory", Elapsed: 1500 * time.Millisecond, Attempts: 42, Sold: 7, Capacity: 1900})
+	progressLine(&buf, "[1/2] ", bench.Progress{Target: "memory", Elapsed: 1500 * time.Millisecond, Attempts: 42, Sold: 7, Capacity: 1900})
 	if got := buf.String(); !strings.Contains(got, "[1/2] memory") || !strings.Contains(got, "1.5s") || !strings.Contains(got, "sold 7/1900") {
 		t.Errorf("progress line %q", got)
 	}

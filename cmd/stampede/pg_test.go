@@ -296,7 +296,7 @@ func TestPasswordsNeverShown(t *testing.T) {
 				out := filepath.Join(t.TempDir(), "report")
 				code, stdout, stderr := stampede(t, "run", "-targets", c.design, "-scenario", small, "-out", out, c.flag, c.value)
 				if code != 0 {
-					t.Fatalf("working server: exit %d; stderr %s", code, stderr)
+					t.Fatalf("working server: exit %d; stderr %s\nstdout %s", code, stderr, stdout)
 				}
 				shows("stdout", stdout)
 				shows("stderr", stderr)

@@ -8,14 +8,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
 	"github.com/stampede-bench/stampede/reports"
 )
 
 // readResults reads a results.json named on the command line; a missing or
 // unreadable file is bad input.
-func readResults(flagName, path string) (*bench.Results, error) {
-	res, err := bench.ReadResults(path)
+func readResults(flagName, path string) (*results.Results, error) {
+	res, err := results.Read(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, usagef("%s %s: no such file", flagName, path)
@@ -39,7 +39,7 @@ func parseChecks(exprs []string) ([]reports.Check, error) {
 }
 
 // gate evaluates checks and lists the thresholds crossed on w.
-func gate(w io.Writer, res, baseline *bench.Results, checks []reports.Check) error {
+func gate(w io.Writer, res, baseline *results.Results, checks []reports.Check) error {
 	if len(checks) == 0 {
 		return nil
 	}

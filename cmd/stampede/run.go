@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -17,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/reports"
 	"github.com/stampede-bench/stampede/targets"
 	"github.com/stampede-bench/stampede/targets/embedded"
@@ -46,7 +46,7 @@ func (e backendError) Unwrap() error { return e.err }
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", runSynopsis, stdout)
 	targetList := fs.String("targets", "", "comma-separated designs to run, or all (see 'stampede targets')")
-	scenario := fs.String("scenario", "", "a built-in scenario (see 'stampede scenarios') or a YAML file")
+	scenarioName := fs.String("scenario", "", "a built-in scenario (see 'stampede scenarios') or a YAML file")
 	out := fs.String("out", "stampede-report", "directory for results.json and the reports: new, empty, or an earlier report (replaced whole)")
 	var opts multiFlag
 	fs.Var(&opts, "opt", "a design option prefix.key=value, such as memory.rtt=200us (repeatable; see 'stampede targets -v')")
@@ -99,18 +99,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	if *scenario == "" {
+	if *scenarioName == "" {
 		var names []string
-		for _, s := range bench.Builtins() {
+		for _, s := range scenario.Builtins() {
 			names = append(names, s.Name)
 		}
 		return usagef("run: -scenario: required (accepted: %s, or a YAML file)", strings.Join(names, ", "))
 	}
-	sc, err := bench.LoadScenario(*scenario)
+	sc, err := scenario.Load(*scenarioName)
 	if err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
-	if err := sc.Apply(bench.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed}, set); err != nil {
+	if err := sc.Apply(scenario.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed}, set); err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
 	showProgress, err := wantProgress(*progress, stderr)
@@ -124,7 +124,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	var baseline *bench.Results
+	var baseline *results.Results
 	if *baselinePath != "" {
 		if baseline, err = readResults("run: -baseline", *baselinePath); err != nil {
 			return err
@@ -146,74 +146,66 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// starts on first use and is stopped on every way out of here.
 	env := &embedded.Env{PostgresDSN: *pgDSN, NATSURL: *natsURL}
 	defer env.Close()
-	for i := range cfgs {
-		cfgs[i].Backends = env
-	}
-	if err := preflight(ctx, regs, cfgs); err != nil {
-		return err
-	}
-
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return usagef("run: -cpuprofile: cannot create %s: %v", *cpuProfile, errors.Unwrap(err))
+	stopProfile := func() {}
+	suite := bench.Suite{Scenario: sc, Designs: regs, Configs: cfgs, Backends: env, Out: *out,
+		Options: bench.Options{Goroutines: *clientMode == "goroutines"}}
+	if showProgress {
+		suite.Progress = func(i int, p bench.Progress) {
+			progressLine(stderr, fmt.Sprintf("[%d/%d] ", i+1, len(regs)), p)
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("run: -cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		suite.Done = func(int, *results.TargetRun) { fmt.Fprint(stderr, "\r\033[K") }
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	// The checks done, -out and -cpuprofile are created only once the
+	// designs said they can run.
+	suite.Ready = func() error {
 		if *cpuProfile != "" {
-			os.Remove(*cpuProfile)
-		}
-		return usagef("run: -out: cannot create %s: %v", *out, errors.Unwrap(err))
-	}
-
-	plan := bench.NewPlan(sc)
-	res := bench.NewResults(sc, time.Now())
-	res.Targets = names
-	ropt := bench.Options{Goroutines: *clientMode == "goroutines"}
-	var failed []string
-	for i, reg := range regs {
-		if ctx.Err() != nil {
-			break
-		}
-		if showProgress {
-			ropt.Progress = progressLine(stderr, fmt.Sprintf("[%d/%d] ", i+1, len(regs)))
-		}
-		tr, err := runTarget(ctx, reg, cfgs[i], plan, ropt)
-		if showProgress {
-			fmt.Fprint(stderr, "\r\033[K")
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				break
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return usagef("run: -cpuprofile: cannot create %s: %v", *cpuProfile, errors.Unwrap(err))
 			}
-			tr = &bench.TargetRun{Target: reg.Name, Error: err.Error(), Timeline: []bench.Second{}}
-			failed = append(failed, reg.Name)
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("run: -cpuprofile: %w", err)
+			}
 		}
-		res.Runs = append(res.Runs, tr)
-		// A design's workers may have held a lot (a recorder each: 5,000
-		// users are some 2 GB); give it back before the next design.
-		debug.FreeOSMemory()
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			if *cpuProfile != "" {
+				stopProfile()
+				os.Remove(*cpuProfile)
+			}
+			return usagef("run: -out: cannot create %s: %v", *out, errors.Unwrap(err))
+		}
+		return nil
 	}
-	res.Interrupted = ctx.Err() != nil
+	defer func() { stopProfile() }()
+
+	res, err := bench.RunSuite(ctx, suite)
+	var pf *bench.PreflightError
+	switch {
+	case errors.As(err, &pf) && errors.Is(err, targets.ErrOption):
+		return usagef("run: %v", err)
+	case errors.As(err, &pf):
+		return backendError{fmt.Errorf("run: %w", err)}
+	case res == nil && errors.Is(err, bench.ErrInterrupted):
+		return fmt.Errorf("run: interrupted before the first design ran")
+	case res == nil && err != nil:
+		return err // from Ready
+	case err != nil && !errors.Is(err, bench.ErrInterrupted):
+		return err
+	}
+	var failed []string
+	for _, tr := range res.Runs {
+		if tr.Error != "" {
+			failed = append(failed, tr.Target)
+		}
+	}
 	path := filepath.Join(*out, "results.json")
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := bench.WriteFileAtomic(path, append(b, '\n')); err != nil {
-		return err
-	}
 	if err := reports.Summary(stdout, res); err != nil {
 		return err
 	}
 	// The reports read only the results.json just written, as a later
 	// 'stampede report' would.
-	written, err := bench.ReadResults(path)
+	written, err := results.Read(path)
 	if err != nil {
 		return err
 	}
@@ -298,46 +290,6 @@ func isPort(s string) bool {
 	return s != "" && n > 0
 }
 
-// preflight asks every design of the run that can tell whether it will
-// be able to run (its backend reachable, its options within what the
-// backend allows), before the first one runs. A design's option at fault
-// is a usage error; a backend that cannot be had is exit 1.
-func preflight(ctx context.Context, regs []targets.Registration, cfgs []targets.Config) error {
-	for i, reg := range regs {
-		t, err := reg.New(cfgs[i])
-		if err != nil {
-			return backendError{fmt.Errorf("run: %s: %w", reg.Name, err)}
-		}
-		if p, ok := t.(targets.Preflighter); ok {
-			err = p.Preflight(ctx)
-		}
-		t.Close()
-		switch {
-		case err == nil:
-		case ctx.Err() != nil:
-			return fmt.Errorf("run: interrupted before the first design ran")
-		case errors.Is(err, targets.ErrOption):
-			return usagef("run: %s: %v", reg.Name, err)
-		default:
-			return backendError{fmt.Errorf("run: %s: %w", reg.Name, err)}
-		}
-	}
-	return nil
-}
-
-// runTarget builds one design, runs it and closes it.
-func runTarget(ctx context.Context, reg targets.Registration, cfg targets.Config, plan *bench.Plan, opt bench.Options) (*bench.TargetRun, error) {
-	t, err := reg.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", reg.Name, err)
-	}
-	tr, err := bench.Run(ctx, reg.Name, t, plan, opt)
-	if cerr := t.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("%s: close: %w", reg.Name, cerr)
-	}
-	return tr, err
-}
-
 // wantProgress decides whether to draw the live progress line: on a
 // terminal, and never when CI=true, unless forced.
 func wantProgress(mode string, stderr io.Writer) (bool, error) {
@@ -350,16 +302,19 @@ func wantProgress(mode string, stderr io.Writer) (bool, error) {
 		if os.Getenv("CI") == "true" {
 			return false, nil
 		}
-		f, ok := stderr.(*os.File)
-		return ok && term.IsTerminal(int(f.Fd())), nil
+		return isTerminal(stderr), nil
 	}
 	return false, usagef("run: -progress %q: accepted: auto, on, off", mode)
 }
 
-// progressLine returns a Progress callback that redraws one line.
-func progressLine(w io.Writer, prefix string) func(bench.Progress) {
-	return func(p bench.Progress) {
-		fmt.Fprintf(w, "\r\033[K%s%s  %5.1fs  %d attempts  %.0f/s  p99 %s  sold %d/%d",
-			prefix, p.Target, p.Elapsed.Seconds(), p.Attempts, p.AttemptsPS, p.P99.Round(time.Microsecond), p.Sold, p.Capacity)
-	}
+// isTerminal reports whether w is a terminal; tests replace it.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressLine redraws the progress line.
+func progressLine(w io.Writer, prefix string, p bench.Progress) {
+	fmt.Fprintf(w, "\r\033[K%s%s  %5.1fs  %d attempts  %.0f/s  p99 %s  sold %d/%d",
+		prefix, p.Target, p.Elapsed.Seconds(), p.Attempts, p.AttemptsPS, p.P99.Round(time.Microsecond), p.Sold, p.Capacity)
 }

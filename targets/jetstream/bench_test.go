@@ -7,8 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
-	"github.com/stampede-bench/stampede/internal/designtest"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/designtest"
 )
 
 // BenchmarkPublishVsBuy puts the design's buy path beside the bare nats.go

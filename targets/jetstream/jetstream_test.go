@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/stampede-bench/stampede/internal/designtest"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/designtest"
 	"github.com/stampede-bench/stampede/targets/embedded"
 )
 

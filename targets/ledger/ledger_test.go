@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stampede-bench/stampede/bench"
-	"github.com/stampede-bench/stampede/internal/designtest"
+	"github.com/stampede-bench/stampede/bench/scenario"
+	"github.com/stampede-bench/stampede/targets/designtest"
 )
 
 func TestMain(m *testing.M) { designtest.Main(m) }
@@ -75,7 +75,7 @@ func TestPoolWaitIsInResponseTime(t *testing.T) {
 	sc := designtest.Scenario(t, "hot-product")
 	sc.Arrivals.Users = 2
 	sc.Demand.Buyers = 8 // four orders each
-	sc.Client.Timeout = bench.Duration(time.Minute)
+	sc.Client.Timeout = scenario.Duration(time.Minute)
 	r := designtest.Run(t, "ledger", sc, "ledger.pool=1", "ledger.app_time="+appTime.String())
 	if r.Orders.Confirmed != 8 || r.Orders.Errors != 0 || r.Orders.Unknown != 0 {
 		t.Fatalf("confirmed %d, errors %d, unknown %d; want 8, 0, 0", r.Orders.Confirmed, r.Orders.Errors, r.Orders.Unknown)

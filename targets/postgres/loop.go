@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/stampede-bench/stampede/internal/evloop"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -22,7 +21,7 @@ type LoopConn struct {
 	w *Wire // held: for good while the pool is not shared, else for an attempt
 	// wake wakes the task when a releasing task hands it a Wire; set when
 	// it gets in line.
-	wake       evloop.Waker
+	wake       targets.Waker
 	prev, next *LoopConn // in the pool's line of waiters
 	queued     bool
 	closed     bool
@@ -32,7 +31,7 @@ type LoopConn struct {
 // clients touches it before the loop runs, then only the loop's tasks.
 type wirePool struct {
 	db      *DB
-	loop    *evloop.Loop
+	loop    targets.Loop
 	clients int     // LoopConns open
 	wires   []*Wire // every Wire dialed
 	idle    []*Wire
@@ -44,12 +43,12 @@ type wirePool struct {
 // loop each dial a Wire; the tasks beyond share them. It is called, as
 // NewLoopClient is, from the goroutine that owns the target, before the
 // loop runs.
-func (db *DB) LoopConn(ctx context.Context, loop *evloop.Loop) (*LoopConn, error) {
+func (db *DB) LoopConn(ctx context.Context, loop targets.Loop) (*LoopConn, error) {
 	p := db.loops[loop]
 	if p == nil {
 		p = &wirePool{db: db, loop: loop}
 		if db.loops == nil {
-			db.loops = map[*evloop.Loop]*wirePool{}
+			db.loops = map[targets.Loop]*wirePool{}
 		}
 		db.loops[loop] = p
 	}

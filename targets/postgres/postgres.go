@@ -46,7 +46,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/stampede-bench/stampede/internal/evloop"
 	"github.com/stampede-bench/stampede/targets"
 	"github.com/stampede-bench/stampede/targets/redact"
 )
@@ -72,7 +71,7 @@ type DB struct {
 	// share the pool, a connection per attempt.
 	clients atomic.Int32
 	peak    atomic.Int32 // the most clients open at once, pgx or loop
-	loops   map[*evloop.Loop]*wirePool
+	loops   map[targets.Loop]*wirePool
 }
 
 // DefaultPool is the size of a design's pool unless option pool says

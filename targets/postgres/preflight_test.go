@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/stampede-bench/stampede/internal/designtest"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/designtest"
 	"github.com/stampede-bench/stampede/targets/embedded"
 	_ "github.com/stampede-bench/stampede/targets/ledger"
 	"github.com/stampede-bench/stampede/targets/postgres"

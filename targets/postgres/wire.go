@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
 
-	"github.com/stampede-bench/stampede/internal/evloop"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -30,9 +29,9 @@ var ErrNotSent = errors.New("postgres: not sent")
 // loop. It belongs to one task at a time (see LoopConn).
 type Wire struct {
 	db   *DB
-	loop *evloop.Loop
+	loop targets.Loop
 	fd   int
-	reg  evloop.FD
+	reg  targets.LoopFD
 	fe   *pgproto3.Frontend
 	rw   wireRW
 	// pending counts Syncs whose ReadyForQuery is still to come: an
@@ -49,7 +48,7 @@ type Wire struct {
 }
 
 // Wire opens a connection for one task of loop.
-func (db *DB) Wire(ctx context.Context, loop *evloop.Loop) (*Wire, error) {
+func (db *DB) Wire(ctx context.Context, loop targets.Loop) (*Wire, error) {
 	w := &Wire{db: db, loop: loop, fd: -1}
 	w.rw.w = w
 	if err := w.dial(ctx); err != nil {

@@ -37,7 +37,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stampede-bench/stampede/internal/evloop"
 	"github.com/stampede-bench/stampede/targets"
 	"github.com/stampede-bench/stampede/targets/postgres"
 )
@@ -203,11 +202,15 @@ func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	return &client{Conn: c, t: t}, nil
 }
 
+// Its noidem variant's clients run on the engine's event loop; a drift of
+// NewLoopClient's signature must not silently fall back to goroutines.
+var _ targets.LoopTarget = (*Target)(nil)
+
 // NewLoopClient returns sqlcounter-noidem's client for a task of an event
 // loop: the same statement, over postgres.Wire, on a connection of its own
 // or one of the pool's that it waits for through the loop
 // (postgres.LoopConn). The other variants have none (targets.ErrNoLoop).
-func (t *Target) NewLoopClient(ctx context.Context, _ int, loop *evloop.Loop) (targets.Client, error) {
+func (t *Target) NewLoopClient(ctx context.Context, _ int, loop targets.Loop) (targets.Client, error) {
 	if t.v != noIdem {
 		return nil, targets.ErrNoLoop
 	}

@@ -11,9 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stampede-bench/stampede/bench"
-	"github.com/stampede-bench/stampede/internal/designtest"
-	"github.com/stampede-bench/stampede/internal/evloop"
+	"github.com/stampede-bench/stampede/bench/evloop"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/designtest"
 	"github.com/stampede-bench/stampede/targets/postgres"
 	"github.com/stampede-bench/stampede/targets/sqlcounter"
 )
@@ -93,7 +94,7 @@ func TestClosedLoopClients(t *testing.T) {
 	sc := designtest.Scenario(t, "hot-product")
 	sc.Stock.Capacity = 300
 	sc.Arrivals.Users = 8
-	sc.Stop = bench.Stop{SoldOut: true, Grace: bench.Duration(100 * time.Millisecond)}
+	sc.Stop = scenario.Stop{SoldOut: true, Grace: scenario.Duration(100 * time.Millisecond)}
 	for _, c := range []struct {
 		name       string
 		goroutines bool
@@ -282,10 +283,10 @@ func TestMoreUsersThanThePool(t *testing.T) {
 	const users, pool = 200, 8
 	sc := designtest.Scenario(t, "hot-product")
 	sc.Arrivals.Users = users
-	sc.Arrivals.Duration = bench.Duration(time.Second)
+	sc.Arrivals.Duration = scenario.Duration(time.Second)
 	// The buyers wait in line for one of 8 connections: a timeout long
 	// enough for any machine keeps this a test of correctness.
-	sc.Client.Timeout = bench.Duration(time.Minute)
+	sc.Client.Timeout = scenario.Duration(time.Minute)
 	for _, c := range []struct {
 		name   string
 		client string
@@ -297,7 +298,7 @@ func TestMoreUsersThanThePool(t *testing.T) {
 			ctx := context.Background()
 			watch := watchPool(t, c.name)
 			tgt := designtest.New(t, c.name, fmt.Sprintf("sqlcounter.pool=%d", pool))
-			r, err := bench.Run(ctx, c.name, tgt, bench.NewPlan(sc), bench.Options{Progress: watch.progress})
+			r, err := bench.Run(ctx, c.name, tgt, scenario.NewPlan(sc), bench.Options{Progress: watch.progress})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package bench
+package scenario
 
 import (
 	"cmp"
@@ -257,22 +257,32 @@ func (p *Plan) schedule() {
 	}
 }
 
-// submission returns the order index of submission i and whether it is a
+// Submission returns the order index of submission i and whether it is a
 // double-click's resubmission.
-func (p *Plan) submission(i int) (idx uint32, again bool) {
+func (p *Plan) Submission(i int) (idx uint32, again bool) {
 	if p.sub == nil {
 		return uint32(i), false
 	}
 	return p.sub[i] &^ dcBit, p.sub[i]&dcBit != 0
 }
 
+// At returns when open-loop submission i is due, in ns from the start.
+func (p *Plan) At(i int) int64 { return p.at[i] }
+
+// DoubleClicks reports whether order idx is a double-clicker's: in closed
+// loop its user submits it twice.
+func (p *Plan) DoubleClicks(idx uint32) bool {
+	click := p.Scenario.Client.DoubleClick
+	return click > 0 && unit(p.rand(idx, saltClick)) < click
+}
+
 // Submissions returns the number of open-loop submissions scheduled
 // (orders plus double-clicks); 0 in closed loop.
 func (p *Plan) Submissions() int { return len(p.at) }
 
-// order returns the product and quantity of order index idx. It does not
+// Order returns the product and quantity of order index idx. It does not
 // allocate.
-func (p *Plan) order(idx uint32) (product int, qty int64) {
+func (p *Plan) Order(idx uint32) (product int, qty int64) {
 	h := p.rand(idx, saltProduct)
 	if p.cdf == nil {
 		product = int(h % uint64(p.products))

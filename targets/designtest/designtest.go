@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stampede-bench/stampede/bench"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 	"github.com/stampede-bench/stampede/targets/embedded"
 )
@@ -32,15 +34,13 @@ func Main(m *testing.M) {
 }
 
 // Scenario returns a built-in scenario.
-func Scenario(t testing.TB, name string) *bench.Scenario {
+func Scenario(t testing.TB, name string) *scenario.Scenario {
 	t.Helper()
-	for _, s := range bench.Builtins() {
-		if s.Name == name {
-			return s
-		}
+	s := scenario.Builtin(name)
+	if s == nil {
+		t.Fatalf("no built-in scenario %q", name)
 	}
-	t.Fatalf("no built-in scenario %q", name)
-	return nil
+	return s
 }
 
 // SellOut is a scenario in which a correct design sells every seat
@@ -50,9 +50,9 @@ func Scenario(t testing.TB, name string) *bench.Scenario {
 // crowd, by contrast, a design slowed down (by -race, a busy machine) may
 // time out buyers while seats remain, which is its figures' business and
 // not a failure of its correctness.
-func SellOut(t testing.TB) *bench.Scenario {
+func SellOut(t testing.TB) *scenario.Scenario {
 	t.Helper()
-	sc, err := bench.ParseScenario([]byte(`name: sell-out
+	sc, err := scenario.Parse([]byte(`name: sell-out
 seed: 1
 stock: {products: 19, capacity: 100}
 demand: {buyers: 4000, quantity: {min: 1, max: 1}, popularity: uniform}
@@ -92,16 +92,16 @@ func NewOn(t testing.TB, b targets.Backends, name string, opts ...string) target
 
 // Run runs design name on sc with the given -opt pairs and returns its
 // figures.
-func Run(t testing.TB, name string, sc *bench.Scenario, opts ...string) *bench.TargetRun {
+func Run(t testing.TB, name string, sc *scenario.Scenario, opts ...string) *results.TargetRun {
 	t.Helper()
 	return RunOptions(t, name, sc, bench.Options{}, opts...)
 }
 
 // RunOptions is Run with the engine's options.
-func RunOptions(t testing.TB, name string, sc *bench.Scenario, bopt bench.Options, opts ...string) *bench.TargetRun {
+func RunOptions(t testing.TB, name string, sc *scenario.Scenario, bopt bench.Options, opts ...string) *results.TargetRun {
 	t.Helper()
 	tgt := New(t, name, opts...)
-	res, err := bench.Run(context.Background(), name, tgt, bench.NewPlan(sc), bopt)
+	res, err := bench.Run(context.Background(), name, tgt, scenario.NewPlan(sc), bopt)
 	if err != nil {
 		t.Fatalf("%v (the embedded servers need scripts/setup for PostgreSQL; nats-server runs in-process)", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-bench/stampede/targets"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,7 +35,7 @@ func newLoop(t testing.TB) *Loop {
 }
 
 // readByte reads one byte from fd, waiting through the loop.
-func readByte(f FD, fd int, deadline time.Time) (byte, error) {
+func readByte(f targets.LoopFD, fd int, deadline time.Time) (byte, error) {
 	var b [1]byte
 	for {
 		n, err := unix.Read(fd, b[:])
@@ -292,7 +293,7 @@ func BenchmarkPingPong(b *testing.B) {
 func TestParkAndWake(t *testing.T) {
 	l := newLoop(t)
 	var order []string
-	var waiter Waker
+	var waiter targets.Waker
 	var ready bool
 	l.Go(func() {
 		waiter = l.Self()

@@ -1,4 +1,4 @@
-package bench
+package scenario
 
 import (
 	"math"
@@ -8,13 +8,11 @@ import (
 
 func mustBuiltin(t testing.TB, name string) *Scenario {
 	t.Helper()
-	for _, s := range Builtins() {
-		if s.Name == name {
-			return s
-		}
+	s := Builtin(name)
+	if s == nil {
+		t.Fatalf("no built-in scenario %q", name)
 	}
-	t.Fatalf("no built-in scenario %q", name)
-	return nil
+	return s
 }
 
 func TestProfileAt(t *testing.T) {
@@ -66,7 +64,7 @@ func TestPlanFlashCrowd(t *testing.T) {
 			t.Fatalf("submission %d at %d before %d: not in time order", i, at, prev)
 		}
 		prev = at
-		if _, again := p.submission(i); !again {
+		if _, again := p.Submission(i); !again {
 			perSecond[at/1e9]++
 		}
 	}
@@ -105,8 +103,8 @@ func TestPlanDeterministic(t *testing.T) {
 	c := NewPlan(other)
 	same, differ := true, false
 	for i := range a.at {
-		ai, _ := a.submission(i)
-		bi, _ := b.submission(i)
+		ai, _ := a.Submission(i)
+		bi, _ := b.Submission(i)
 		same = same && a.at[i] == b.at[i] && ai == bi
 	}
 	for i := range min(len(a.at), len(c.at)) {
@@ -119,8 +117,8 @@ func TestPlanDeterministic(t *testing.T) {
 		t.Error("plans of different seeds are the same")
 	}
 	for i := range uint32(1000) {
-		p1, q1 := a.order(i)
-		p2, q2 := b.order(i)
+		p1, q1 := a.Order(i)
+		p2, q2 := b.Order(i)
 		if p1 != p2 || q1 != q2 {
 			t.Fatalf("order %d: (%d,%d) vs (%d,%d)", i, p1, q1, p2, q2)
 		}
@@ -144,7 +142,7 @@ func TestPlanPopularityAndQuantity(t *testing.T) {
 		counts := make([]int, 19)
 		const n = 100000
 		for i := range uint32(n) {
-			prod, qty := p.order(i)
+			prod, qty := p.Order(i)
 			if qty < 1 || qty > 4 {
 				t.Fatalf("%s: quantity %d outside 1..4", c.name, qty)
 			}
@@ -168,24 +166,5 @@ func TestPlanStopOrders(t *testing.T) {
 	}
 	if p.Orders < 90 || p.Orders > 100 {
 		t.Errorf("orders = %d, want 100 less the double-clicks among them", p.Orders)
-	}
-}
-
-func TestLogHist(t *testing.T) {
-	for _, v := range []int64{0, 1, 63, 64, 65, 100, 1000, 12345, 1 << 20, 987654321} {
-		got := logValue(logIndex(v))
-		if rel := math.Abs(float64(got-v)) / math.Max(float64(v), 1); rel > 0.032 {
-			t.Errorf("value %d lands in a bucket of %d (%.1f%% off)", v, got, rel*100)
-		}
-	}
-	var h logHist
-	for v := int64(1); v <= 10000; v++ {
-		h[logIndex(v)]++
-	}
-	for _, q := range []float64{0.5, 0.99} {
-		want := q * 10000
-		if got := float64(h.quantile(q, 10000)); math.Abs(got-want)/want > 0.035 {
-			t.Errorf("quantile %g = %g, want about %g", q, got, want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package bench
+package scenario
 
 import (
 	"bytes"
@@ -66,7 +66,7 @@ func short(d time.Duration) string {
 }
 
 // nodeError is a decoding error at a place in a scenario file, which
-// ParseScenario names by its field.
+// Parse names by its field.
 type nodeError struct {
 	line, column int
 	msg          string
@@ -379,7 +379,7 @@ func Builtins() []*Scenario {
 		if err != nil {
 			panic(err)
 		}
-		s, err := ParseScenario(b, e.Name())
+		s, err := Parse(b, e.Name())
 		if err != nil {
 			panic(fmt.Sprintf("built-in scenario %s: %v", e.Name(), err))
 		}
@@ -389,9 +389,20 @@ func Builtins() []*Scenario {
 	return out
 }
 
-// LoadScenario returns the built-in scenario called nameOrFile, or else
+// Builtin returns a fresh copy of the built-in scenario called name, or
+// nil if there is none.
+func Builtin(name string) *Scenario {
+	for _, s := range Builtins() {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Load returns the built-in scenario called nameOrFile, or else
 // reads the file of that name.
-func LoadScenario(nameOrFile string) (*Scenario, error) {
+func Load(nameOrFile string) (*Scenario, error) {
 	var names []string
 	for _, s := range Builtins() {
 		if s.Name == nameOrFile {
@@ -407,7 +418,7 @@ func LoadScenario(nameOrFile string) (*Scenario, error) {
 		}
 		return nil, fmt.Errorf("%w: -scenario %q: %v", ErrInvalid, nameOrFile, err)
 	}
-	return ParseScenario(b, nameOrFile)
+	return Parse(b, nameOrFile)
 }
 
 // Defaults of the fields a scenario file leaves out, taken from the
@@ -420,7 +431,7 @@ const (
 	defaultTimeout  = 2 * time.Second
 )
 
-// ParseScenario reads a scenario from YAML, gives the fields the text leaves
+// Parse reads a scenario from YAML, gives the fields the text leaves
 // out (or leaves empty) their defaults, and validates it. source names the
 // input in errors, and an empty name defaults to source's file name without
 // its extension. Unknown fields, an empty text and a second YAML document
@@ -434,7 +445,7 @@ const (
 // arrivals.mode, and what the mode needs (rate, duration, users, and
 // demand.buyers in closed mode) have no default. An explicit value is
 // always kept, even where it is invalid.
-func ParseScenario(b []byte, source string) (*Scenario, error) {
+func Parse(b []byte, source string) (*Scenario, error) {
 	fail := func(line int, field, msg string) error {
 		where := ""
 		if line > 0 {
@@ -507,11 +518,11 @@ func ParseScenario(b []byte, source string) (*Scenario, error) {
 	return &s, nil
 }
 
-// ScenarioTemplate returns a scenario file that shows every field: the
+// Template returns a scenario file that shows every field: the
 // optional ones with their defaults, and empty the ones whose default
 // depends on the mode and the required ones. Once stock and arrivals are
 // filled in, it parses as a scenario.
-func ScenarioTemplate() string {
+func Template() string {
 	return fmt.Sprintf(`# A stampede scenario: every field, with its default. A field left out, or
 # left empty like "products:" below, takes its default; the fields marked
 # "required" have none. Durations are text such as 250ms, 2s or 10m, from 0s
@@ -692,7 +703,7 @@ func describe(n *yaml.Node) string {
 }
 
 var (
-	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type bench\.(\w+)$`)
+	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type ` + regexp.QuoteMeta(typePrefix) + `(\w+)$`)
 	wrongTypeRE    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 	yamlSections   = map[string]reflect.Type{
 		"Scenario": reflect.TypeFor[Scenario](), "Stock": reflect.TypeFor[Stock](),
@@ -700,10 +711,13 @@ var (
 		"Arrivals": reflect.TypeFor[Arrivals](), "Client": reflect.TypeFor[Client](),
 		"Stop": reflect.TypeFor[Stop](),
 	}
-	yamlKinds = map[string]string{
+	// typePrefix is how yaml.v3 qualifies this package's types in its
+	// messages ("scenario.").
+	typePrefix = strings.TrimSuffix(reflect.TypeFor[Scenario]().String(), "Scenario")
+	yamlKinds  = map[string]string{
 		"int": "a whole number", "int64": "a whole number", "uint64": "a whole number 0 or more",
 		"float64": "a number", "bool": "true or false", "string": "text",
-		"bench.Mode": "text", "bench.Popularity": "text", "bench.Process": "text",
+		typePrefix + "Mode": "text", typePrefix + "Popularity": "text", typePrefix + "Process": "text",
 	}
 )
 
@@ -776,7 +790,7 @@ func yamlMessage(err error, fields map[string]field) string {
 				got = strconv.Quote(value)
 			}
 			accepted := yamlKinds[into]
-			if t, ok := yamlSections[strings.TrimPrefix(into, "bench.")]; ok {
+			if t, ok := yamlSections[strings.TrimPrefix(into, typePrefix)]; ok {
 				accepted = "a mapping of " + sectionFields(t)
 			}
 			if accepted == "" {

@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"encoding/base64"
@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -18,17 +18,17 @@ import (
 const Schema = "stampede/results/v1"
 
 // Version is stampede's version, set at build time with
-// -ldflags "-X github.com/stampede-bench/stampede/bench.Version=...".
+// -ldflags "-X github.com/stampede-bench/stampede/bench/results.Version=...".
 var Version = "0.1.0-dev"
 
 // Results is the content of results.json: the public contract for CI jobs
 // and reports. Fields may be added; none is removed without a new schema.
 type Results struct {
-	Schema      string      `json:"schema"`
-	StartedAt   time.Time   `json:"started_at"`
-	Interrupted bool        `json:"interrupted"`
-	Scenario    *Scenario   `json:"scenario"`
-	Environment Environment `json:"environment"`
+	Schema      string             `json:"schema"`
+	StartedAt   time.Time          `json:"started_at"`
+	Interrupted bool               `json:"interrupted"`
+	Scenario    *scenario.Scenario `json:"scenario"`
+	Environment Environment        `json:"environment"`
 	// Targets names every design the run was asked for, in order: a
 	// design missing from Runs never started (the run was interrupted
 	// first).
@@ -45,8 +45,8 @@ type Environment struct {
 	Stampede string `json:"stampede"`
 }
 
-// NewResults starts the results of a run of sc.
-func NewResults(sc *Scenario, started time.Time) *Results {
+// New starts the results of a run of sc.
+func New(sc *scenario.Scenario, started time.Time) *Results {
 	return &Results{
 		Schema: Schema, StartedAt: started.UTC(), Scenario: sc, Runs: []*TargetRun{},
 		Environment: Environment{Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
@@ -207,17 +207,20 @@ type Second struct {
 	P99US     int64 `json:"p99_us"`
 }
 
-func summarize(h *hdrhistogram.Histogram) Latency {
+// Summarize returns a histogram's count, mean and percentiles.
+func Summarize(h *hdrhistogram.Histogram) Latency {
 	return Latency{Count: h.TotalCount(), Mean: h.Mean(), P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90),
 		P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9), Max: h.Max()}
 }
 
-func encode(h *hdrhistogram.Histogram) string {
+// EncodeHistogram writes a histogram as results.json holds it: HdrHistogram's
+// V2 compressed encoding, in base64.
+func EncodeHistogram(h *hdrhistogram.Histogram) (string, error) {
 	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("histogram: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString(b)
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 // DecodeHistogram reads a histogram of results.json.
@@ -227,123 +230,6 @@ func DecodeHistogram(s string) (*hdrhistogram.Histogram, error) {
 		return nil, fmt.Errorf("histogram: %w", err)
 	}
 	return hdrhistogram.Decode(b)
-}
-
-// collect merges the workers' recorders into a TargetRun.
-func collect(name string, info targets.Info, plan *Plan, r *run, workers []*worker, elapsed, soldOutAt time.Duration) *TargetRun {
-	sc := plan.Scenario
-	highest := workers[0].rec.highest
-	resp, svc := newHist(highest), newHist(highest)
-	res := &TargetRun{Target: name, Info: info, Loop: "open", DurationS: elapsed.Seconds(),
-		Generator: Generator{Workers: len(workers)}}
-	if sc.Closed() {
-		res.Loop = "closed"
-	}
-	byOutcome := [numFinals]*hdrhistogram.Histogram{}
-	var lag *hdrhistogram.Histogram
-	if !sc.Closed() {
-		lag = newHist(highest)
-	}
-	nSeconds := 0
-	for _, w := range workers {
-		rec := w.rec
-		for o, h := range rec.resp {
-			if h == nil {
-				continue
-			}
-			if byOutcome[o] == nil {
-				byOutcome[o] = newHist(highest)
-			}
-			res.Generator.Clamped += resp.Merge(h) + byOutcome[o].Merge(h) // same geometry: nothing should drop
-		}
-		res.Generator.Clamped += svc.Merge(rec.svc)
-		if lag != nil && rec.lag != nil {
-			res.Generator.Clamped += lag.Merge(rec.lag)
-		}
-		o := &res.Orders
-		o.Expired += rec.expired
-		o.QueuedAtEnd += rec.queuedAtEnd
-		o.NotDue += rec.notDue
-		o.Attempts += rec.attempts
-		o.Confirmed += rec.outcomes[targets.Confirmed]
-		o.SoldOut += rec.outcomes[targets.SoldOut]
-		o.Rejected += rec.outcomes[targets.Rejected]
-		o.Unknown += rec.outcomes[targets.Unknown]
-		o.Errors += rec.outcomes[targets.Error]
-		o.Conflicts += rec.conflicts
-		o.Retries += rec.retries
-		o.Submissions += rec.submissions
-		for _, e := range rec.errs {
-			if len(o.ErrorSamples) < maxErrorSamples && !slices.Contains(o.ErrorSamples, e) {
-				o.ErrorSamples = append(o.ErrorSamples, e)
-			}
-		}
-		res.Generator.MaxLagUS = max(res.Generator.MaxLagUS, rec.maxLag/1e3)
-		res.Generator.LateSends += rec.lateSends
-		res.Generator.Clamped += rec.clamped
-		for s := len(rec.seconds) - 1; s >= 0; s-- {
-			if rec.seconds[s].resp > 0 || rec.seconds[s].outcomes != [targets.NumOutcomes]uint32{} {
-				nSeconds = max(nSeconds, s+1)
-				break
-			}
-		}
-	}
-	res.Response, res.Service = resp, svc
-	res.LatencyByOutcome = map[string]Latency{}
-	for o, h := range byOutcome {
-		if h != nil && h.TotalCount() > 0 {
-			res.LatencyByOutcome[finalName(o)] = summarize(h)
-		}
-	}
-	res.LatencyUS, res.ServiceUS = summarize(resp), summarize(svc)
-	res.Histograms = Histograms{Response: encode(resp), Service: encode(svc)}
-	if lag != nil {
-		res.Generator.LagUS = summarize(lag)
-		res.Histograms.Lag = encode(lag)
-	}
-	res.Orders.Scheduled = int64(plan.Submissions())
-	o := res.Orders
-	if elapsed > 0 {
-		res.ThroughputPerS = float64(o.Confirmed+o.SoldOut+o.Rejected) / elapsed.Seconds()
-	}
-	if !sc.Closed() {
-		// Over the schedule's length, or longer if the last send left late.
-		var last int64
-		for _, w := range workers {
-			last = max(last, w.rec.lastSend)
-		}
-		span := max(time.Duration(last), plan.End, time.Millisecond)
-		res.Generator.AttemptRate = float64(o.Attempts) / span.Seconds()
-	} else if elapsed > 0 {
-		res.Generator.AttemptRate = float64(o.Attempts) / elapsed.Seconds()
-	}
-	if soldOutAt >= 0 {
-		s := soldOutAt.Seconds()
-		res.SoldOutAtS = &s
-	}
-	res.Timeline = make([]Second, nSeconds)
-	for s := range nSeconds {
-		var h logHist
-		var n uint64
-		sec := Second{T: s}
-		for _, w := range workers {
-			sl := &w.rec.seconds[s]
-			sec.Confirmed += int64(sl.outcomes[targets.Confirmed])
-			sec.SoldOut += int64(sl.outcomes[targets.SoldOut])
-			sec.Rejected += int64(sl.outcomes[targets.Rejected])
-			sec.Unknown += int64(sl.outcomes[targets.Unknown])
-			sec.Errors += int64(sl.outcomes[targets.Error])
-			sec.Sold += sl.sold
-			n += sl.resp
-			for i, c := range sl.hist {
-				h[i] += c
-			}
-		}
-		sec.Attempts = sec.Confirmed + sec.SoldOut + sec.Rejected + sec.Unknown + sec.Errors
-		sec.P50US, sec.P99US = h.quantile(0.50, n), h.quantile(0.99, n)
-		res.Timeline[s] = sec
-	}
-	return res
 }
 
 // WriteFileAtomic writes b to path through a temporary file and a rename.
@@ -374,8 +260,18 @@ func WriteFileAtomic(path string, b []byte) error {
 	return nil
 }
 
-// ReadResults reads a results.json and checks its schema.
-func ReadResults(path string) (*Results, error) {
+// Write writes res to path as results.json, through a temporary file and
+// a rename.
+func Write(path string, res *Results) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}
+
+// Read reads a results.json and checks its schema.
+func Read(path string) (*Results, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/stampede-bench/stampede/targets"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,6 +53,7 @@ type Loop struct {
 }
 
 type task struct {
+	l     *Loop
 	next  func() (struct{}, bool)
 	stop  func()
 	yield func(struct{}) bool
@@ -88,7 +90,7 @@ func New() (*Loop, error) {
 
 // Go adds a task that runs fn. It must be called before Run.
 func (l *Loop) Go(fn func()) {
-	t := &task{fd: -1, hidx: -1}
+	t := &task{l: l, fd: -1, hidx: -1}
 	t.next, t.stop = iter.Pull(func(yield func(struct{}) bool) {
 		t.yield = yield
 		fn()
@@ -99,16 +101,16 @@ func (l *Loop) Go(fn func()) {
 // Register adds a non-blocking descriptor to the loop and returns the
 // handle a task waits on. The descriptor stays the caller's to close, after
 // Unregister or Close.
-func (l *Loop) Register(fd int) (FD, error) {
+func (l *Loop) Register(fd int) (targets.LoopFD, error) {
 	i := len(l.fds)
 	l.fds = append(l.fds, nil)
 	// Edge-triggered: a task reads or writes until EAGAIN before it waits,
 	// and an edge that arrives meanwhile is kept for the next epoll_wait.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(i)}
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return FD{}, fmt.Errorf("evloop: epoll_ctl: %w", err)
+		return nil, fmt.Errorf("evloop: epoll_ctl: %w", err)
 	}
-	return FD{l: l, fd: fd, idx: i}, nil
+	return &FD{l: l, fd: fd, idx: i}, nil
 }
 
 // FD is a descriptor registered with a loop.
@@ -119,7 +121,7 @@ type FD struct {
 }
 
 // Unregister removes the descriptor from the loop.
-func (f FD) Unregister() {
+func (f *FD) Unregister() {
 	if f.l != nil && !f.l.closed {
 		_ = unix.EpollCtl(f.l.ep, unix.EPOLL_CTL_DEL, f.fd, nil)
 		f.l.fds[f.idx] = nil
@@ -130,7 +132,7 @@ func (f FD) Unregister() {
 // reading or writing: the caller tries again and waits again on EAGAIN),
 // until deadline (context.DeadlineExceeded; the zero time waits without
 // one), or until the loop is cancelled (context.Canceled).
-func (f FD) Wait(deadline time.Time) error {
+func (f *FD) Wait(deadline time.Time) error {
 	return f.l.park(f.idx, deadline)
 }
 
@@ -141,20 +143,14 @@ func (l *Loop) Sleep(d time.Duration) {
 	}
 }
 
-// Waker wakes one task of a loop that parked itself with Park. A task gets
-// its own from Self and hands it to another task (a line of waiters, say);
-// Wake is called from a task of the same loop.
-type Waker struct {
-	l *Loop
-	t *task
-}
-
-// Self returns the calling task's Waker.
-func (l *Loop) Self() Waker {
+// Self returns the calling task's Waker: a task gets its own and hands it
+// to another task (a line of waiters, say), which wakes it from Park. It
+// is the task itself, so handing it over does not allocate.
+func (l *Loop) Self() targets.Waker {
 	if l.cur == nil {
 		panic(ErrNotTask)
 	}
-	return Waker{l: l, t: l.cur}
+	return l.cur
 }
 
 // Park parks the calling task until a task of the loop wakes it (nil),
@@ -174,11 +170,14 @@ func (l *Loop) Park(deadline time.Time) error {
 // Wake makes the task, if it is parked in Park, runnable again; the loop
 // resumes it once the calling task yields. A task not in Park is left
 // alone.
-func (w Waker) Wake() {
-	if w.t != nil && w.t.waiting && w.t.parked {
-		w.l.ready = append(w.l.ready, w.t)
+func (t *task) Wake() {
+	if t.waiting && t.parked {
+		t.l.ready = append(t.l.ready, t)
 	}
 }
+
+// The event loop is what a targets.LoopTarget's clients run on.
+var _ targets.Loop = (*Loop)(nil)
 
 // Cancelled reports whether Cancel was called.
 func (l *Loop) Cancelled() bool { return l.cancelled.Load() }

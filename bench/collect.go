@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
+	"github.com/stampede-bench/stampede/targets"
+)
+
+// collect merges the workers' recorders into a TargetRun.
+func collect(name string, info targets.Info, plan *scenario.Plan, r *run, workers []*worker, elapsed, soldOutAt time.Duration) (*results.TargetRun, error) {
+	sc := plan.Scenario
+	highest := workers[0].rec.highest
+	resp, svc := newHist(highest), newHist(highest)
+	res := &results.TargetRun{Target: name, Info: info, Loop: "open", DurationS: elapsed.Seconds(),
+		Generator: results.Generator{Workers: len(workers)}}
+	if sc.Closed() {
+		res.Loop = "closed"
+	}
+	byOutcome := [numFinals]*hdrhistogram.Histogram{}
+	var lag *hdrhistogram.Histogram
+	if !sc.Closed() {
+		lag = newHist(highest)
+	}
+	nSeconds := 0
+	for _, w := range workers {
+		rec := w.rec
+		for o, h := range rec.resp {
+			if h == nil {
+				continue
+			}
+			if byOutcome[o] == nil {
+				byOutcome[o] = newHist(highest)
+			}
+			res.Generator.Clamped += resp.Merge(h) + byOutcome[o].Merge(h) // same geometry: nothing should drop
+		}
+		res.Generator.Clamped += svc.Merge(rec.svc)
+		if lag != nil && rec.lag != nil {
+			res.Generator.Clamped += lag.Merge(rec.lag)
+		}
+		o := &res.Orders
+		o.Expired += rec.expired
+		o.QueuedAtEnd += rec.queuedAtEnd
+		o.NotDue += rec.notDue
+		o.Attempts += rec.attempts
+		o.Confirmed += rec.outcomes[targets.Confirmed]
+		o.SoldOut += rec.outcomes[targets.SoldOut]
+		o.Rejected += rec.outcomes[targets.Rejected]
+		o.Unknown += rec.outcomes[targets.Unknown]
+		o.Errors += rec.outcomes[targets.Error]
+		o.Conflicts += rec.conflicts
+		o.Retries += rec.retries
+		o.Submissions += rec.submissions
+		for _, e := range rec.errs {
+			if len(o.ErrorSamples) < maxErrorSamples && !slices.Contains(o.ErrorSamples, e) {
+				o.ErrorSamples = append(o.ErrorSamples, e)
+			}
+		}
+		res.Generator.MaxLagUS = max(res.Generator.MaxLagUS, rec.maxLag/1e3)
+		res.Generator.LateSends += rec.lateSends
+		res.Generator.Clamped += rec.clamped
+		for s := len(rec.seconds) - 1; s >= 0; s-- {
+			if rec.seconds[s].resp > 0 || rec.seconds[s].outcomes != [targets.NumOutcomes]uint32{} {
+				nSeconds = max(nSeconds, s+1)
+				break
+			}
+		}
+	}
+	res.Response, res.Service = resp, svc
+	res.LatencyByOutcome = map[string]results.Latency{}
+	for o, h := range byOutcome {
+		if h != nil && h.TotalCount() > 0 {
+			res.LatencyByOutcome[finalName(o)] = results.Summarize(h)
+		}
+	}
+	res.LatencyUS, res.ServiceUS = results.Summarize(resp), results.Summarize(svc)
+	var errResp, errSvc, errLag error
+	res.Histograms.Response, errResp = results.EncodeHistogram(resp)
+	res.Histograms.Service, errSvc = results.EncodeHistogram(svc)
+	if lag != nil {
+		res.Generator.LagUS = results.Summarize(lag)
+		res.Histograms.Lag, errLag = results.EncodeHistogram(lag)
+	}
+	if err := errors.Join(errResp, errSvc, errLag); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	res.Orders.Scheduled = int64(plan.Submissions())
+	o := res.Orders
+	if elapsed > 0 {
+		res.ThroughputPerS = float64(o.Confirmed+o.SoldOut+o.Rejected) / elapsed.Seconds()
+	}
+	if !sc.Closed() {
+		// Over the schedule's length, or longer if the last send left late.
+		var last int64
+		for _, w := range workers {
+			last = max(last, w.rec.lastSend)
+		}
+		span := max(time.Duration(last), plan.End, time.Millisecond)
+		res.Generator.AttemptRate = float64(o.Attempts) / span.Seconds()
+	} else if elapsed > 0 {
+		res.Generator.AttemptRate = float64(o.Attempts) / elapsed.Seconds()
+	}
+	if soldOutAt >= 0 {
+		s := soldOutAt.Seconds()
+		res.SoldOutAtS = &s
+	}
+	res.Timeline = make([]results.Second, nSeconds)
+	for s := range nSeconds {
+		var h logHist
+		var n uint64
+		sec := results.Second{T: s}
+		for _, w := range workers {
+			sl := &w.rec.seconds[s]
+			sec.Confirmed += int64(sl.outcomes[targets.Confirmed])
+			sec.SoldOut += int64(sl.outcomes[targets.SoldOut])
+			sec.Rejected += int64(sl.outcomes[targets.Rejected])
+			sec.Unknown += int64(sl.outcomes[targets.Unknown])
+			sec.Errors += int64(sl.outcomes[targets.Error])
+			sec.Sold += sl.sold
+			n += sl.resp
+			for i, c := range sl.hist {
+				h[i] += c
+			}
+		}
+		sec.Attempts = sec.Confirmed + sec.SoldOut + sec.Rejected + sec.Unknown + sec.Errors
+		sec.P50US, sec.P99US = h.quantile(0.50, n), h.quantile(0.99, n)
+		res.Timeline[s] = sec
+	}
+	return res, nil
+}
