@@ -214,22 +214,30 @@ func Summarize(h *hdrhistogram.Histogram) Latency {
 }
 
 // EncodeHistogram writes a histogram as results.json holds it: HdrHistogram's
-// V2 compressed encoding, in base64.
+// V2 compressed encoding, in base64, as every HdrHistogram library reads
+// it (Java's Histogram.decodeFromCompressedByteBuffer after a base64
+// decode, Python's hdrh decode).
 func EncodeHistogram(h *hdrhistogram.Histogram) (string, error) {
-	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase) // already base64
 	if err != nil {
 		return "", fmt.Errorf("histogram: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString(b), nil
+	return string(b), nil
 }
 
-// DecodeHistogram reads a histogram of results.json.
+// DecodeHistogram reads a histogram of results.json. Files written before
+// 0.1.0 hold the encoding base64-encoded twice; they are read too.
 func DecodeHistogram(s string) (*hdrhistogram.Histogram, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("histogram: %w", err)
+	h, err := hdrhistogram.Decode([]byte(s))
+	if err == nil {
+		return h, nil
 	}
-	return hdrhistogram.Decode(b)
+	if inner, berr := base64.StdEncoding.DecodeString(s); berr == nil {
+		if h, ierr := hdrhistogram.Decode(inner); ierr == nil {
+			return h, nil
+		}
+	}
+	return nil, fmt.Errorf("histogram: %w", err)
 }
 
 // WriteFileAtomic writes b to path through a temporary file and a rename.
