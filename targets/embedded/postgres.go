@@ -13,12 +13,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,11 +24,21 @@ import (
 
 // ErrNoPostgres is returned when the PostgreSQL server binaries cannot be
 // found.
-var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found in PATH or /usr/lib/postgresql/*/bin: " +
-	"run scripts/setup to install them (Debian package postgresql), or pass -pg DSN for a server of your own")
+var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found in PATH, /usr/lib/postgresql/*/bin or Homebrew's postgresql@*: " +
+	"run scripts/setup to install them (Debian package postgresql; on macOS, brew install postgresql@15), or pass -pg DSN for a server of your own")
+
+// postgresDirs are where packages put PostgreSQL's server binaries, a
+// version per directory: Debian and Ubuntu, Homebrew (Apple silicon, then
+// Intel), Postgres.app.
+var postgresDirs = []string{
+	"/usr/lib/postgresql/*/bin",
+	"/opt/homebrew/opt/postgresql@*/bin",
+	"/usr/local/opt/postgresql@*/bin",
+	"/Applications/Postgres.app/Contents/Versions/*/bin",
+}
 
 // FindPostgres returns the directory holding initdb and postgres: the PATH
-// first, then the newest /usr/lib/postgresql/*/bin.
+// first, then the newest version under postgresDirs.
 func FindPostgres() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		dir := filepath.Dir(p)
@@ -38,8 +46,12 @@ func FindPostgres() (string, error) {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return pgVersion(dirs[i]) > pgVersion(dirs[j]) })
+	var dirs []string
+	for _, pattern := range postgresDirs {
+		d, _ := filepath.Glob(pattern)
+		dirs = append(dirs, d...)
+	}
+	sort.SliceStable(dirs, func(i, j int) bool { return pgVersion(dirs[i]) > pgVersion(dirs[j]) })
 	for _, d := range dirs {
 		_, e1 := os.Stat(filepath.Join(d, "initdb"))
 		_, e2 := os.Stat(filepath.Join(d, "postgres"))
@@ -50,9 +62,16 @@ func FindPostgres() (string, error) {
 	return "", ErrNoPostgres
 }
 
-// pgVersion reads the major version from /usr/lib/postgresql/N/bin.
+// pgVersion reads the major version from a directory of postgresDirs:
+// /usr/lib/postgresql/15/bin, /opt/homebrew/opt/postgresql@15/bin,
+// .../Versions/15/bin (0 when it has none, such as Versions/latest).
 func pgVersion(binDir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	name := filepath.Base(filepath.Dir(binDir))
+	if _, v, ok := strings.Cut(name, "@"); ok {
+		name = v
+	}
+	major, _, _ := strings.Cut(name, ".")
+	n, _ := strconv.Atoi(major)
 	return n
 }
 
@@ -88,29 +107,10 @@ type PostgresOptions struct {
 	StartTimeout time.Duration
 }
 
-// serverUser returns the credential to run the server with: none for a
-// normal user, and the "postgres" user (else "nobody") for root, which
-// PostgreSQL refuses to run as.
-func serverUser() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-	}
-	return nil, errors.New("running as root, and neither a postgres nor a nobody user exists to run PostgreSQL as")
-}
-
 // tempBase returns where to make the server's directory: the usual
 // temporary directory, unless the server runs as another user who could not
 // reach it (a private TMPDIR of root's), then /tmp.
-func tempBase(cred *syscall.Credential) string {
+func tempBase(cred *credential) string {
 	base := os.TempDir()
 	if cred == nil {
 		return base
@@ -166,14 +166,14 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err e
 		}
 	}()
 	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+		if err := chown(dir, cred); err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
 	}
 	data := filepath.Join(dir, "data")
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "stampede",
 		"--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	initdb.SysProcAttr = procAttr(cred, false)
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("postgres: initdb: %v: %s", err, lastLines(out, 5))
@@ -219,7 +219,7 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err e
 }
 
 // start runs the server and waits until it accepts connections.
-func (p *Postgres) start(ctx context.Context, postgres string, args []string, cred *syscall.Credential) error {
+func (p *Postgres) start(ctx context.Context, postgres string, args []string, cred *credential) error {
 	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
@@ -229,9 +229,9 @@ func (p *Postgres) start(ctx context.Context, postgres string, args []string, cr
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group keeps a terminal's Ctrl-C for stampede, which
-	// stops the server itself; the death signal covers a stampede killed
-	// outright.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
+	// stops the server itself; on Linux the death signal covers a
+	// stampede killed outright.
+	cmd.SysProcAttr = procAttr(cred, true)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("postgres: start: %w", err)
 	}
@@ -265,11 +265,11 @@ func (p *Postgres) Dir() string { return p.dir }
 // removes its directory. It is safe to call more than once.
 func (p *Postgres) Stop() error {
 	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+		_ = fastShutdown(p.cmd.Process)
 		select {
 		case <-p.done:
 		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			killGroup(p.cmd.Process)
 			<-p.done
 		}
 		p.cmd = nil

@@ -274,6 +274,10 @@ func (db *DB) Close() {
 	}
 }
 
+// ErrNotSent marks an attempt that failed before its statement reached the
+// server: a definite failure, not an unknown outcome.
+var ErrNotSent = errors.New("postgres: not sent")
+
 // ErrNoConnection is the Err of an attempt whose deadline passed while it
 // waited for a connection from the design's pool: it never reached the
 // server, a definite failure.

@@ -1,3 +1,5 @@
+//go:build unix
+
 package postgres
 
 import (
@@ -16,10 +18,6 @@ import (
 
 	"github.com/stampede-bench/stampede/targets"
 )
-
-// ErrNotSent marks an attempt that failed before its statement reached the
-// server: a definite failure, not an unknown outcome.
-var ErrNotSent = errors.New("postgres: not sent")
 
 // Wire is a worker's connection driven by an event loop (evloop): pgx
 // connects, authenticates and prepares the design's statements, then hands

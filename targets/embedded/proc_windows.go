@@ -1,0 +1,19 @@
+package embedded
+
+import (
+	"os"
+	"syscall"
+)
+
+// credential is the user a server runs as: on Windows, always the caller.
+type credential struct{ Uid, Gid uint32 }
+
+func serverUser() (*credential, error)                { return nil, nil }
+func chown(string, *credential) error                 { return nil }
+func procAttr(*credential, bool) *syscall.SysProcAttr { return nil }
+
+// fastShutdown: Windows has no SIGINT to send another process; the server
+// is stopped outright.
+func fastShutdown(p *os.Process) error { return p.Kill() }
+
+func killGroup(p *os.Process) { _ = p.Kill() }
