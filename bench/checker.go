@@ -19,7 +19,10 @@ import (
 //   - apologies: orders cancelled by a compensation after they applied;
 //   - contradicted: orders told both yes and no by different attempts;
 //   - unresolved: orders that never got a definite answer, counted apart
-//     and never guessed; the audit tells how many applied.
+//     and never guessed; the audit tells how many applied;
+//   - refused-unknown: orders never confirmed, told no by one attempt and
+//     left unknown by another; refused-applied, those of them applied
+//     after all (the buyer was told no and holds the seats).
 //
 // It also fills o.Buyers, o.Submitted and o.NotSent: in open loop every
 // order of the plan is a buyer, sent or not; in closed loop the orders the
@@ -92,6 +95,11 @@ func check(stock targets.Stock, plan *scenario.Plan, r *run, a targets.Audit, o 
 			c.Unresolved++
 			if applied {
 				c.UnresolvedApplied++
+			}
+		default: // a definite no, and an unknown
+			c.RefusedUnknown++
+			if applied {
+				c.RefusedApplied++
 			}
 		}
 	}

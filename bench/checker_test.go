@@ -15,18 +15,20 @@ import (
 func TestCheck(t *testing.T) {
 	sc := testScenario(10, 1e9, 1)
 	sc.Stock = scenario.Stock{Products: 2, Capacity: 10}
-	plan := &scenario.Plan{Scenario: sc, Orders: 9}
+	plan := &scenario.Plan{Scenario: sc, Orders: 11}
 	r := newRun(plan)
 	// What clients were told, by order index (id - 1).
 	told := map[uint32]uint32{
-		0: flagConfirmed,          // confirmed, applied once: fine
-		1: flagConfirmed,          // confirmed, not applied: lost
-		2: flagNo,                 // told no, applied: phantom
-		3: flagConfirmed,          // confirmed, applied twice: duplicated
-		4: flagUnknown,            // no answer, applied: unresolved, applied
-		5: flagUnknown,            // no answer, not applied: unresolved
-		7: flagConfirmed | flagNo, // confirmed then cancelled: an apology
-		8: flagExpired,            // gave up in the queue: a buyer, never sent
+		0:  flagConfirmed,          // confirmed, applied once: fine
+		1:  flagConfirmed,          // confirmed, not applied: lost
+		2:  flagNo,                 // told no, applied: phantom
+		3:  flagConfirmed,          // confirmed, applied twice: duplicated
+		4:  flagUnknown,            // no answer, applied: unresolved, applied
+		5:  flagUnknown,            // no answer, not applied: unresolved
+		7:  flagConfirmed | flagNo, // confirmed then cancelled: an apology
+		8:  flagExpired,            // gave up in the queue: a buyer, never sent
+		9:  flagNo | flagUnknown,   // told no, another attempt unknown, applied
+		10: flagNo | flagUnknown,   // told no, another attempt unknown, not applied
 		// 6: never submitted: a buyer of the plan all the same
 	}
 	for idx, f := range told {
@@ -36,7 +38,7 @@ func TestCheck(t *testing.T) {
 		Sold: []int64{12, 5}, // product 0 oversold by 2
 		Orders: targets.Records([]targets.OrderRecord{
 			{ID: 1, Applied: 1}, {ID: 3, Applied: 1}, {ID: 4, Applied: 2}, {ID: 5, Applied: 1},
-			{ID: 8, Applied: 1, Cancelled: 1}, {ID: 99, Applied: 1},
+			{ID: 8, Applied: 1, Cancelled: 1}, {ID: 10, Applied: 1}, {ID: 99, Applied: 1},
 		}),
 	}
 	var o results.Orders
@@ -44,13 +46,14 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := results.Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 7, Lost: 1,
-		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1, Contradicted: 1}
+	want := results.Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 9, Lost: 1,
+		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1, Contradicted: 1,
+		RefusedUnknown: 2, RefusedApplied: 1}
 	if got != want {
 		t.Errorf("check:\n got %+v\nwant %+v", got, want)
 	}
-	if o.Submitted != 7 || o.NotSent != 2 || o.Buyers != 9 {
-		t.Errorf("buyers %d = submitted %d + not sent %d, want 9 = 7 + 2", o.Buyers, o.Submitted, o.NotSent)
+	if o.Submitted != 9 || o.NotSent != 2 || o.Buyers != 11 {
+		t.Errorf("buyers %d = submitted %d + not sent %d, want 11 = 9 + 2", o.Buyers, o.Submitted, o.NotSent)
 	}
 	// In closed loop an order the users never reached is no buyer; one
 	// that expired is.
@@ -61,8 +64,8 @@ func TestCheck(t *testing.T) {
 	if _, err := check(targets.Stock{Products: 2, Capacity: 10}, plan, r, targets.Audit{}, &o); err != nil {
 		t.Fatal(err)
 	}
-	if o.Buyers != 8 || o.NotSent != 1 {
-		t.Errorf("closed loop: buyers %d, not sent %d; want 8 and 1", o.Buyers, o.NotSent)
+	if o.Buyers != 10 || o.NotSent != 1 {
+		t.Errorf("closed loop: buyers %d, not sent %d; want 10 and 1", o.Buyers, o.NotSent)
 	}
 }
 

@@ -498,6 +498,16 @@ func runLimit(sc *scenario.Scenario, plan *scenario.Plan) time.Duration {
 	return plan.End + drain + sc.Arrivals.Think.D()
 }
 
+// soldOut reports whether buyers were confirmed the whole stock, or every
+// product refused a one-ticket order.
+func soldOut(r *run, workers []*worker, stock targets.Stock) bool {
+	var sold int64
+	for _, w := range workers {
+		sold += w.rec.liveSold.Load()
+	}
+	return sold >= stock.Total() || r.nSold.Load() == int64(stock.Products)
+}
+
 // monitor watches the run from its own goroutine until the workers finish:
 // it reports progress, stops the run at its limit or after the sold-out
 // grace, and returns when the stock sold out (-1 if it did not).
@@ -515,6 +525,11 @@ func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration
 	for {
 		select {
 		case <-finished:
+			// Sold out between the last tick and the end (or before the
+			// first tick, in a short run): it sold out by now.
+			if soldOutAt < 0 && soldOut(r, workers, stock) {
+				soldOutAt = time.Duration(r.since())
+			}
 			return soldOutAt
 		case <-hardStop.C:
 			r.stop.Store(true)
@@ -537,7 +552,7 @@ func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration
 			sold += w.rec.liveSold.Load()
 			complete = min(complete, w.rec.liveSecond.Load())
 		}
-		if soldOutAt < 0 && (sold >= stock.Total() || r.nSold.Load() == int64(stock.Products)) {
+		if soldOutAt < 0 && soldOut(r, workers, stock) {
 			soldOutAt = now
 		}
 		if sc.Stop.SoldOut && soldOutAt >= 0 && now >= soldOutAt+sc.Stop.Grace.D() {

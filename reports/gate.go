@@ -19,29 +19,30 @@ const Grammar = `[design:]metric op value, where metric is one of ` + metricName
 	`; op is <, <=, >, >=, == or !=; value is a number, with a unit for latencies (us, ms, s: p99<50ms), ` +
 	`or +N% / -N% relative to -baseline (p99<+10%, throughput>-5%)`
 
-const metricNames = "throughput, p50, p90, p99, p999, max, oversold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted"
+const metricNames = "throughput, p50, p90, p99, p999, max, oversold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted, refused_applied"
 
 // metrics reads a figure of a run; latencies are in microseconds.
 var metrics = map[string]struct {
 	latency bool
 	get     func(*results.TargetRun) float64
 }{
-	"throughput":     {false, func(r *results.TargetRun) float64 { return r.ThroughputPerS }},
-	"p50":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P50) }},
-	"p90":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P90) }},
-	"p99":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P99) }},
-	"p999":           {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P999) }},
-	"max":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.Max) }},
-	"oversold":       {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Oversold) }},
-	"duplicated":     {false, func(r *results.TargetRun) float64 { return float64(r.Checks.DuplicatedOrders) }},
-	"duplicate_rate": {false, func(r *results.TargetRun) float64 { return r.Checks.DuplicateRate }},
-	"lost":           {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Lost) }},
-	"phantom":        {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Phantom) }},
-	"apologies":      {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Apologies) }},
-	"unknown":        {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Unknown) }},
-	"errors":         {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Errors) }},
-	"conflicts":      {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Conflicts) }},
-	"contradicted":   {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Contradicted) }},
+	"throughput":      {false, func(r *results.TargetRun) float64 { return r.ThroughputPerS }},
+	"p50":             {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P50) }},
+	"p90":             {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P90) }},
+	"p99":             {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P99) }},
+	"p999":            {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P999) }},
+	"max":             {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.Max) }},
+	"oversold":        {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Oversold) }},
+	"duplicated":      {false, func(r *results.TargetRun) float64 { return float64(r.Checks.DuplicatedOrders) }},
+	"duplicate_rate":  {false, func(r *results.TargetRun) float64 { return r.Checks.DuplicateRate }},
+	"lost":            {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Lost) }},
+	"phantom":         {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Phantom) }},
+	"apologies":       {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Apologies) }},
+	"unknown":         {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Unknown) }},
+	"errors":          {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Errors) }},
+	"conflicts":       {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Conflicts) }},
+	"contradicted":    {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Contradicted) }},
+	"refused_applied": {false, func(r *results.TargetRun) float64 { return float64(r.Checks.RefusedApplied) }},
 }
 
 // Check is one parsed threshold.
@@ -165,6 +166,27 @@ func holds(got float64, op string, limit float64) bool {
 	default:
 		return got != limit
 	}
+}
+
+// CheckBaseline returns an error wrapping ErrBadCheck for the first
+// relative check that a design of designs cannot be held to: no baseline,
+// or no figures of that design in it. A run calls it before it starts.
+func CheckBaseline(checks []Check, baseline *results.Results, designs []string) error {
+	for _, c := range checks {
+		if !c.Relative {
+			continue
+		}
+		if baseline == nil {
+			return fmt.Errorf("%w %q: a relative threshold needs -baseline OLD.json", ErrBadCheck, c.Text)
+		}
+		for _, d := range designs {
+			if (c.Target == "" || c.Target == d) && findRun(baseline, d) == nil {
+				return fmt.Errorf("%w %q: design %s has no figures in the baseline to be relative to (baseline: %s)",
+					ErrBadCheck, c.Text, d, strings.Join(targetNames(baseline), ", "))
+			}
+		}
+	}
+	return nil
 }
 
 func findRun(res *results.Results, target string) *results.TargetRun {

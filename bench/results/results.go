@@ -160,6 +160,14 @@ type Checks struct {
 	// UnresolvedApplied were applied after all.
 	Unresolved        int64 `json:"unresolved"`
 	UnresolvedApplied int64 `json:"unresolved_applied"`
+	// RefusedUnknown counts orders never confirmed that one attempt was
+	// told no and another got no definite answer (a timeout, then "sold
+	// out" on the retry, say); of them, RefusedApplied were applied after
+	// all: the buyer's one definite answer was no, yet the seats are
+	// theirs. A design that answers a resubmission with its original
+	// outcome shows none.
+	RefusedUnknown int64 `json:"refused_unknown"`
+	RefusedApplied int64 `json:"refused_applied"`
 	// Foreign counts order ids in the audit that the run never made.
 	Foreign int64 `json:"foreign"`
 }

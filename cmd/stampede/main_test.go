@@ -79,6 +79,7 @@ func writeFile(t *testing.T, name, text string) string {
 
 func TestBadInput(t *testing.T) {
 	small := writeFile(t, "small.yaml", smallScenario)
+	otherBaseline := writeFile(t, "other.json", `{"schema": "stampede/results/v1", "runs": [{"target": "memory-racy", "latency_us": {"p99": 900}, "throughput_per_s": 100}]}`)
 	for _, c := range []struct {
 		name string
 		args []string
@@ -108,6 +109,11 @@ func TestBadInput(t *testing.T) {
 		{"-cpuprofile into a missing directory", []string{"-targets", "memory", "-scenario", small, "-cpuprofile", "/nonexistent/stampede/cpu.out"}, []string{"-cpuprofile", "cannot create"}},
 		{"bad progress", []string{"-targets", "memory", "-scenario", small, "-progress", "loud"}, []string{"-progress", "auto, on, off"}},
 		{"bad client", []string{"-targets", "memory", "-scenario", small, "-client", "threads"}, []string{"-client", "auto, goroutines"}},
+		{"relative -check without -baseline", []string{"-targets", "memory", "-scenario", small, "-check", "p99<+10%"}, []string{`"p99<+10%"`, "needs -baseline"}},
+		{"relative -check of a design not in the baseline", []string{"-targets", "memory,memory-racy", "-scenario", small, "-check", "p99<+10%", "-baseline", otherBaseline},
+			[]string{`"p99<+10%"`, "design memory has no figures in the baseline", "baseline: memory-racy"}},
+		{"relative -check naming a design not in the baseline", []string{"-targets", "memory", "-scenario", small, "-check", "memory:throughput>-5%", "-baseline", otherBaseline},
+			[]string{`"memory:throughput>-5%"`, "design memory has no figures"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")

@@ -131,12 +131,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	for _, c := range parsedChecks {
-		if c.Relative && baseline == nil {
-			return usagef("run: -check %q: a relative threshold needs -baseline OLD.json", c.Text)
-		}
 		if c.Target != "" && !slices.Contains(names, c.Target) {
 			return usagef("run: -check %q: design %q is not in -targets (accepted: %s)", c.Text, c.Target, strings.Join(names, ", "))
 		}
+	}
+	if err := reports.CheckBaseline(parsedChecks, baseline, names); err != nil {
+		return usagef("run: -check: %v", err)
 	}
 	if err := reports.CheckDir(*out); err != nil {
 		return usagef("run: -out: %v", err)

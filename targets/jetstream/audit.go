@@ -15,28 +15,41 @@ import (
 // bucket): units sold per product, and how many sales each order id has.
 // A read that a cluster's passing unavailability breaks starts again.
 func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
+	return audit(ctx, t.readAll)
+}
+
+// audit runs read in tries (retry): each request of a try is bounded by
+// the try's context (5 s), so a request lost to a cluster's passing
+// unavailability fails that try, and the next try starts; the whole read,
+// as long as a large stream needs, is bounded by ctx.
+func audit(ctx context.Context, read func(try, whole context.Context) (targets.Audit, error)) (targets.Audit, error) {
 	var a targets.Audit
 	err := retry(ctx, func(tctx context.Context) error {
 		var err error
-		a, err = t.readAll(ctx)
+		a, err = read(tctx, ctx)
 		return err
 	})
 	return a, err
 }
 
-func (t *Target) readAll(ctx context.Context) (targets.Audit, error) {
+// readAll reads the stream: its requests within try, its batches for as
+// long as whole allows.
+func (t *Target) readAll(try, whole context.Context) (targets.Audit, error) {
 	a := targets.Audit{Sold: make([]int64, t.stock.Products)}
-	st, err := t.js.Stream(ctx, t.stream)
+	st, err := t.js.Stream(try, t.stream)
 	if err != nil {
 		return a, fmt.Errorf("audit: %w", err)
 	}
 	last := st.CachedInfo().State.LastSeq
-	cons, err := t.js.OrderedConsumer(ctx, t.stream, natsjs.OrderedConsumerConfig{})
+	cons, err := t.js.OrderedConsumer(try, t.stream, natsjs.OrderedConsumerConfig{})
 	if err != nil {
 		return a, fmt.Errorf("audit: %w", err)
 	}
 	sales := map[targets.OrderID]int32{}
 	for seq := uint64(0); seq < last; {
+		if err := whole.Err(); err != nil {
+			return a, fmt.Errorf("audit: at sequence %d of %d: %w", seq, last, err)
+		}
 		batch, err := cons.Fetch(int(min(last-seq, 1000)), natsjs.FetchMaxWait(10*time.Second))
 		if err != nil {
 			return a, fmt.Errorf("audit: %w", err)

@@ -255,21 +255,9 @@ func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
 			return a, fmt.Errorf("the reconciler failed during the run: %w", err)
 		}
 	}
-	rows, err := t.db.Pool.Query(ctx, "SELECT product, -SUM(delta) FILTER (WHERE kind <> 'r') FROM ledger GROUP BY product")
+	sold, err := postgres.SoldByProduct(ctx, t.db.Pool, "SELECT product, -SUM(delta) FILTER (WHERE kind <> 'r') FROM ledger GROUP BY product", t.stock.Products)
+	a.Sold = sold
 	if err != nil {
-		return a, err
-	}
-	for rows.Next() {
-		var p int
-		var sold *int64
-		if err := rows.Scan(&p, &sold); err != nil {
-			return a, err
-		}
-		if p >= 0 && p < len(a.Sold) && sold != nil {
-			a.Sold[p] = *sold
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return a, err
 	}
 	a.Orders = postgres.StreamOrders(ctx, t.db.Pool, `SELECT order_id, count(*) FILTER (WHERE kind = 's'), count(*) FILTER (WHERE kind = 'c')

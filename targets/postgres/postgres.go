@@ -360,6 +360,31 @@ func (c *Conn) Put() {
 	}
 }
 
+// SoldByProduct runs query, whose rows are a product and the units sold of
+// it (NULL for none), and returns the units sold per product of
+// 0..products-1; rows of other products are ignored. The rows are closed
+// on every way out: a connection left holding them would never go back to
+// the pool, whose Close would then wait for it for ever.
+func SoldByProduct(ctx context.Context, pool *pgxpool.Pool, query string, products int) ([]int64, error) {
+	sold := make([]int64, products)
+	rows, err := pool.Query(ctx, query)
+	if err != nil {
+		return sold, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p int
+		var n *int64
+		if err := rows.Scan(&p, &n); err != nil {
+			return sold, err
+		}
+		if p >= 0 && p < products && n != nil {
+			sold[p] = *n
+		}
+	}
+	return sold, rows.Err()
+}
+
 // StreamOrders returns a sequence over the rows of query, each an order id
 // and how many times it was applied, and optionally how many times it was
 // cancelled. The query runs when the sequence is ranged over.

@@ -242,22 +242,9 @@ func noIdemReply(rowsAffected int64) targets.Reply {
 
 // Audit reads the stock rows and the orders.
 func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
-	a := targets.Audit{Sold: make([]int64, t.stock.Products)}
-	rows, err := t.db.Pool.Query(ctx, "SELECT product, capacity - remaining FROM stock ORDER BY product")
+	sold, err := postgres.SoldByProduct(ctx, t.db.Pool, "SELECT product, capacity - remaining FROM stock", t.stock.Products)
+	a := targets.Audit{Sold: sold}
 	if err != nil {
-		return a, err
-	}
-	for rows.Next() {
-		var p int
-		var sold int64
-		if err := rows.Scan(&p, &sold); err != nil {
-			return a, err
-		}
-		if p >= 0 && p < len(a.Sold) {
-			a.Sold[p] = sold
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return a, err
 	}
 	q := "SELECT order_id, 1 FROM orders WHERE outcome = 'c'"
