@@ -641,11 +641,19 @@ func (s *Scenario) required(set func(field string) bool) error {
 type field struct{ key, val *yaml.Node }
 
 // fieldNodes returns the fields of the mapping m by their dotted names
-// ("stock.products"), following aliases and merge keys as yaml.v3 does.
+// ("stock.products"), following aliases and merge keys as yaml.v3 does. A
+// mapping that holds itself through an alias (stock: &x {products: *x})
+// is walked once.
 func fieldNodes(m *yaml.Node) map[string]field {
 	out := map[string]field{}
+	onPath := map[*yaml.Node]bool{}
 	var walk func(prefix string, m *yaml.Node)
 	walk = func(prefix string, m *yaml.Node) {
+		if onPath[m] {
+			return
+		}
+		onPath[m] = true
+		defer delete(onPath, m)
 		var merges []*yaml.Node
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			k, v := m.Content[i], resolve(m.Content[i+1])

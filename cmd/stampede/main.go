@@ -18,23 +18,42 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/stampede-bench/stampede/reports"
 
 	_ "github.com/stampede-bench/stampede/targets/all"
+	"github.com/stampede-bench/stampede/targets/embedded"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C or SIGTERM stops the run cleanly: servers stopped, partial
+	// results written and marked interrupted. A second one stops at once:
+	// the embedded servers are killed and their directories removed, and
+	// the process exits.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills at once
+		<-sigs
+		fmt.Fprintln(os.Stderr, "\nstampede: stopping: the run ends and its partial results are written (interrupt again to stop at once)")
+		cancel()
+		<-sigs
+		exiting.Lock() // the run's own exit waits for good
+		fmt.Fprintln(os.Stderr, "stampede: stopping at once (a second interrupt): embedded servers killed")
+		embedded.Abandon()
+		os.Exit(exitAbandoned)
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	cancel()
+	exiting.Lock()
 	os.Exit(code)
 }
+
+// exiting is held by whichever way out of the process comes first: the
+// run's end, or a second interrupt's.
+var exiting sync.Mutex
 
 // Exit codes.
 const (
@@ -42,6 +61,9 @@ const (
 	exitFailed = 1
 	exitUsage  = 2
 	exitCheck  = 3
+	// exitAbandoned is a second interrupt's, as a shell reports a
+	// process stopped by SIGINT.
+	exitAbandoned = 130
 )
 
 // crossedError marks thresholds crossed: exit code 3.
@@ -71,7 +93,7 @@ Usage:
 
 Run 'stampede COMMAND -h' for a command's flags.
 Exit codes: 0 ok, 1 run failed or interrupted, 2 bad usage or input,
-3 a -check threshold crossed.
+3 a -check threshold crossed, 130 stopped at once by a second Ctrl-C.
 `
 
 // run is the whole CLI, testable: it returns the exit code.

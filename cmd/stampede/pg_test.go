@@ -118,6 +118,32 @@ func TestSIGINTStopsPostgres(t *testing.T) {
 	}
 }
 
+// SIGTERM (a service manager, a CI runner's cancel) stops a run as Ctrl-C
+// does; a second signal stops it at once: the embedded server killed and
+// its directory removed, exit code 130.
+func TestSIGTERMAndSecondInterrupt(t *testing.T) {
+	run := func(t *testing.T) (*exec.Cmd, string, string) {
+		tmp := openDir(t)
+		out := filepath.Join(tmp, "report")
+		cmd := exec.Command(binary(t), "run", "-progress", "on", "-targets", "sqlcounter", "-scenario", "flash-crowd", "-out", out)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		return cmd, tmp, out
+	}
+	t.Run("SIGTERM", func(t *testing.T) {
+		cmd, tmp, out := run(t)
+		signalInTheCrowd(t, cmd, 200, 1, syscall.SIGTERM)
+		assertNoPostgresLeft(t, tmp)
+		if i, _ := lookup(readJSON(t, filepath.Join(out, "results.json")), "interrupted"); i != true {
+			t.Errorf("interrupted = %v, want true", i)
+		}
+	})
+	t.Run("second interrupt", func(t *testing.T) {
+		cmd, tmp, _ := run(t)
+		signalInTheCrowd(t, cmd, 200, 130, syscall.SIGINT, syscall.SIGINT)
+		assertNoPostgresLeft(t, tmp)
+	})
+}
+
 // assertNoPostgresLeft checks that no process and no server directory of
 // an embedded PostgreSQL remain under tmp.
 func assertNoPostgresLeft(t *testing.T, tmp string) {
@@ -139,6 +165,9 @@ type progressWatch struct {
 	n       int
 	reached chan struct{}
 	once    sync.Once
+	// stopping is closed when stampede says it took the interrupt.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 }
 
 var attemptsRE = regexp.MustCompile(`\s(\d+) attempts`)
@@ -147,6 +176,9 @@ func (p *progressWatch) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.buf.Write(b)
+	if p.stopping != nil && bytes.Contains(p.buf.Bytes(), []byte("stampede: stopping")) {
+		p.stoppingOnce.Do(func() { close(p.stopping) })
+	}
 	for _, m := range attemptsRE.FindAllSubmatch(b, -1) {
 		if n, _ := strconv.Atoi(string(m[1])); n >= p.n {
 			p.once.Do(func() { close(p.reached) })
@@ -166,7 +198,14 @@ func (p *progressWatch) String() string {
 // within 5s, with exit code 1. It returns the run's stdout.
 func interruptInTheCrowd(t *testing.T, cmd *exec.Cmd, n int) string {
 	t.Helper()
-	watch := &progressWatch{n: n, reached: make(chan struct{})}
+	return signalInTheCrowd(t, cmd, n, 1, syscall.SIGINT)
+}
+
+// signalInTheCrowd is interruptInTheCrowd with the signals sent, back to
+// back, and the exit code wanted.
+func signalInTheCrowd(t *testing.T, cmd *exec.Cmd, n, wantCode int, sigs ...syscall.Signal) string {
+	t.Helper()
+	watch := &progressWatch{n: n, reached: make(chan struct{}), stopping: make(chan struct{})}
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, watch
 	if err := cmd.Start(); err != nil {
@@ -183,19 +222,30 @@ func interruptInTheCrowd(t *testing.T, cmd *exec.Cmd, n int) string {
 		t.Fatalf("the run was not %d attempts in after 60s; stderr:\n%s", n, watch)
 	}
 	sent := time.Now()
-	cmd.Process.Signal(syscall.SIGINT)
+	for i, sig := range sigs {
+		if i > 0 {
+			// Identical signals pending at once are delivered once: send
+			// the next when stampede said it took the one before.
+			select {
+			case <-watch.stopping:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no word of stopping 30s after %v; stderr:\n%s", sigs[:i], watch)
+			}
+		}
+		cmd.Process.Signal(sig)
+	}
 	select {
 	case err := <-done:
 		if took := time.Since(sent); took > 5*time.Second {
-			t.Errorf("exited %s after SIGINT, want within 5s", took)
+			t.Errorf("exited %s after %v, want within 5s", took, sigs)
 		}
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Errorf("exit: %v, want code 1; stderr:\n%s", err, watch)
+		if !errors.As(err, &ee) || ee.ExitCode() != wantCode {
+			t.Errorf("exit: %v, want code %d; stderr:\n%s", err, wantCode, watch)
 		}
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("no exit 30s after SIGINT; stderr:\n%s", watch)
+		t.Fatalf("no exit 30s after %v; stderr:\n%s", sigs, watch)
 	}
 	return stdout.String()
 }

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -160,6 +161,7 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err e
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	p := &Postgres{dir: dir, done: make(chan struct{}), log: filepath.Join(dir, "postgres.log")}
+	live.add(p, dir)
 	defer func() {
 		if err != nil {
 			p.Stop()
@@ -238,6 +240,7 @@ func (p *Postgres) start(ctx context.Context, postgres string, args []string, cr
 	p.cmd = cmd
 	done := make(chan struct{})
 	p.done = done
+	live.started(p, cmd.Process, done)
 	go func() { cmd.Wait(); close(done) }()
 	dsn := fmt.Sprintf("postgres://stampede@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", p.Port)
 	for {
@@ -277,9 +280,65 @@ func (p *Postgres) Stop() error {
 	if p.dir == "" {
 		return nil
 	}
+	live.remove(p)
 	err := os.RemoveAll(p.dir)
 	p.dir = ""
 	return err
+}
+
+// live holds the servers started and not yet stopped, for Abandon.
+var live = registry{servers: map[*Postgres]*liveServer{}}
+
+type registry struct {
+	mu      sync.Mutex
+	servers map[*Postgres]*liveServer
+}
+
+type liveServer struct {
+	dir  string
+	proc *os.Process
+	done chan struct{}
+}
+
+func (r *registry) add(p *Postgres, dir string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.servers[p] = &liveServer{dir: dir}
+}
+
+func (r *registry) started(p *Postgres, proc *os.Process, done chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.servers[p]; s != nil {
+		s.proc, s.done = proc, done
+	}
+}
+
+func (r *registry) remove(p *Postgres) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.servers, p)
+}
+
+// Abandon kills every embedded server still running, at once, and removes
+// their directories: for a second Ctrl-C, when the user will not wait for
+// a clean stop. It is safe to call from any goroutine, while a Stop is
+// under way; the servers are unusable afterwards.
+func Abandon() {
+	live.mu.Lock()
+	servers := live.servers
+	live.servers = map[*Postgres]*liveServer{}
+	live.mu.Unlock()
+	for _, s := range servers {
+		if s.proc != nil {
+			killGroup(s.proc)
+			select {
+			case <-s.done:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		os.RemoveAll(s.dir)
+	}
 }
 
 func lastLines(b []byte, n int) string {

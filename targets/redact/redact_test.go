@@ -73,3 +73,21 @@ func FuzzDSN(f *testing.F) {
 		}
 	})
 }
+
+// FuzzURLs: a NATS URL list with a password or token comes back with it
+// masked, and one without comes back unchanged.
+func FuzzURLs(f *testing.F) {
+	for _, s := range []string{"nats://u:p@h:4222", "nats://token@h", "nats://h:1,nats://a:b@h:2", "tls://u:@h", "::,@", "nats://u:p@[::1]:4222/x?y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := URLs(s)
+		secrets := Secrets(s, true)
+		if len(secrets) == 0 && out != s {
+			t.Fatalf("URLs(%q) = %q: changed a list with no secret", s, out)
+		}
+		if len(secrets) > 0 && !strings.Contains(out, Mask) {
+			t.Fatalf("URLs(%q) = %q: secrets %q found but none masked", s, out, secrets)
+		}
+	})
+}
