@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg targets.Config, design string) (*DB, error) {
 	}
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: the DSN does not parse: %w", scrubDSN(err, dsn))
+		return nil, fmt.Errorf("postgres: the DSN does not parse: %w", redact.DSNInError(err, dsn))
 	}
 	db := &DB{Schema: SchemaName(design), Size: PoolSize(cfg.Options)}
 	pc.MinConns = 0
@@ -134,15 +134,15 @@ func Open(ctx context.Context, cfg targets.Config, design string) (*DB, error) {
 		return nil
 	}
 	if db.Pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
-		return nil, fmt.Errorf("postgres: %w", scrubDSN(err, dsn))
+		return nil, fmt.Errorf("postgres: %w", redact.DSNInError(err, dsn))
 	}
 	if db.buyers, err = pgxpool.NewWithConfig(ctx, bc); err != nil {
 		db.Pool.Close()
-		return nil, fmt.Errorf("postgres: %w", scrubDSN(err, dsn))
+		return nil, fmt.Errorf("postgres: %w", redact.DSNInError(err, dsn))
 	}
 	if err := db.reset(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("postgres: %w", scrubDSN(err, dsn))
+		return nil, fmt.Errorf("postgres: %w", redact.DSNInError(err, dsn))
 	}
 	db.Facts.Host = net.JoinHostPort(pc.ConnConfig.Host, fmt.Sprint(pc.ConnConfig.Port))
 	return db, nil
@@ -158,19 +158,6 @@ type Facts struct {
 	Fsync             string // fsync
 	SynchronousCommit string // synchronous_commit
 	Host              string // host:port, never the password
-}
-
-// scrubDSN keeps a DSN's password out of an error a driver built from it:
-// where the error quotes the whole connection string, it shows it with the
-// password masked (redact.DSN). It never searches the text for the
-// password itself, which would mangle every message that shares its
-// characters; pgx's own errors name the user, database and host, never the
-// password.
-func scrubDSN(err error, dsn string) error {
-	if dsn == "" || !strings.Contains(err.Error(), dsn) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), dsn, redact.DSN(dsn)))
 }
 
 func (db *DB) reset(ctx context.Context) error {

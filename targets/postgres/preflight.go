@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/redact"
 )
 
 // preflightConnectTimeout bounds Preflight's connection when the DSN sets
@@ -39,7 +40,7 @@ func Preflight(ctx context.Context, cfg targets.Config, option string) error {
 	}
 	cc, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return fmt.Errorf("postgres: the DSN does not parse: %w", scrubDSN(err, dsn))
+		return fmt.Errorf("postgres: the DSN does not parse: %w", redact.DSNInError(err, dsn))
 	}
 	if cc.ConnectTimeout <= 0 {
 		cc.ConnectTimeout = preflightConnectTimeout
@@ -47,7 +48,7 @@ func Preflight(ctx context.Context, cfg targets.Config, option string) error {
 	cc.RuntimeParams["application_name"] = "stampede preflight"
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		return fmt.Errorf("postgres: %w", oneLine{scrubDSN(err, dsn)})
+		return fmt.Errorf("postgres: %w", oneLine{redact.DSNInError(err, dsn)})
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var limit, reserved, inUse int
@@ -55,7 +56,7 @@ func Preflight(ctx context.Context, cfg targets.Config, option string) error {
 		current_setting('superuser_reserved_connections')::int + COALESCE(current_setting('reserved_connections', true)::int, 0),
 		(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int`).
 		Scan(&limit, &reserved, &inUse); err != nil {
-		return fmt.Errorf("postgres: reading max_connections: %w", scrubDSN(err, dsn))
+		return fmt.Errorf("postgres: reading max_connections: %w", redact.DSNInError(err, dsn))
 	}
 	room := limit - reserved - inUse - AdminConns
 	if pool <= room {

@@ -181,3 +181,22 @@ func keywordValueSecrets(s string) []span {
 		}
 	}
 }
+
+// DSNInError returns err with each copy of the whole of dsn in its message
+// shown as DSN(dsn), as a driver that quotes the connection string it was
+// given needs; the error chain is kept (errors.Is and errors.As see err).
+// An error that does not quote dsn is returned as it is.
+func DSNInError(err error, dsn string) error {
+	if err == nil || dsn == "" || !strings.Contains(err.Error(), dsn) {
+		return err
+	}
+	return &maskedError{msg: strings.ReplaceAll(err.Error(), dsn, DSN(dsn)), err: err}
+}
+
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }

@@ -1,6 +1,8 @@
 package redact
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -90,4 +92,22 @@ func FuzzURLs(f *testing.F) {
 			t.Fatalf("URLs(%q) = %q: secrets %q found but none masked", s, out, secrets)
 		}
 	})
+}
+
+// A driver's error that quotes the DSN shows it masked, and keeps its
+// chain.
+func TestDSNInError(t *testing.T) {
+	dsn := "postgres://shop:SuperSecret123@127.0.0.1:5/x"
+	base := errors.New("dial")
+	err := DSNInError(fmt.Errorf("cannot connect to `%s`: %w", dsn, base), dsn)
+	if strings.Contains(err.Error(), "SuperSecret123") || !strings.Contains(err.Error(), "shop:"+Mask+"@127.0.0.1:5/x") {
+		t.Errorf("message %q", err)
+	}
+	if !errors.Is(err, base) {
+		t.Error("the error chain is lost")
+	}
+	other := errors.New("no DSN here")
+	if DSNInError(other, dsn) != other || DSNInError(nil, dsn) != nil {
+		t.Error("an error without the DSN was changed")
+	}
 }
