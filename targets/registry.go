@@ -26,6 +26,10 @@ type Registration struct {
 	Options []OptionSpec
 	// New builds the design.
 	New Factory
+	// External marks a design that measures a system of the user's own
+	// (the http design, given a URL): it runs only when named, never as
+	// part of -targets all.
+	External bool
 }
 
 // Config is what a Factory receives.
@@ -128,6 +132,18 @@ func Lookup(name string) (Registration, error) {
 		return Registration{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownTarget, name, strings.Join(Names(), ", "))
 	}
 	return r, nil
+}
+
+// Shipped returns the names of the designs stampede ships, sorted: every
+// registered one but the External ones. It is what -targets all runs.
+func Shipped() []string {
+	var out []string
+	for _, n := range Names() {
+		if r, _ := Lookup(n); !r.External {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Registrations returns every registration, sorted by name.

@@ -8,10 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
+
+	httpt "github.com/stampede-bench/stampede/targets/http"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stampede-bench/stampede/bench"
@@ -30,9 +33,11 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
-const runSynopsis = `run -targets a,b -scenario NAME|FILE [-out DIR] [flags]
+const runSynopsis = `run -targets a,b | -http NAME=URL ... -scenario NAME|FILE [-out DIR] [flags]
 
-Runs the scenario against each target in turn, prints a summary per target
+Runs the scenario against each target in turn (the designs of -targets,
+then the services of -http, which speak stampede/http/v1: see
+docs/protocol.md), prints a summary per target
 and writes DIR/results.json (schema stampede/results/v1) and the reports.
 DIR must be new, empty, or an earlier report, which is replaced whole.`
 
@@ -48,6 +53,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	targetList := fs.String("targets", "", "comma-separated designs to run, or all (see 'stampede targets')")
 	scenarioName := fs.String("scenario", "", "a built-in scenario (see 'stampede scenarios') or a YAML file")
 	out := fs.String("out", "stampede-report", "directory for results.json and the reports: new, empty, or an earlier report (replaced whole)")
+	var services multiFlag
+	fs.Var(&services, "http", "a service of your own that speaks stampede/http/v1, as NAME=URL, such as mine=http://127.0.0.1:8080 (repeatable: several services face the same crowd)")
 	var opts multiFlag
 	fs.Var(&opts, "opt", "a design option prefix.key=value, such as memory.rtt=200us (repeatable; see 'stampede targets -v')")
 	duration := durationFlag(fs, "duration", "override the length of the arrivals (spike: of the hold; closed loop: of the users' run)",
@@ -74,20 +81,37 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	// Everything the user gave is checked before anything starts or is
 	// written: a usage error is exit 2 with nothing created.
-	if *targetList == "" {
-		return usagef("run: -targets: required (accepted: all, or a comma-separated list of %s)", strings.Join(targets.Names(), ", "))
+	if *targetList == "" && len(services) == 0 {
+		return usagef("run: -targets: required unless -http names a service (accepted: all, or a comma-separated list of %s)", strings.Join(targets.Names(), ", "))
 	}
-	names := strings.Split(*targetList, ",")
-	if *targetList == "all" {
-		names = targets.Names()
+	var names []string
+	switch *targetList {
+	case "":
+	case "all":
+		names = targets.Shipped()
+	default:
+		names = strings.Split(*targetList, ",")
 	}
-	regs, cfgs, err := targets.Resolve(names, opts)
-	if err != nil {
-		return usageError{fmt.Errorf("run: %w", err)}
+	var regs []targets.Registration
+	var cfgs []targets.Config
+	var err error
+	if len(names) > 0 {
+		if regs, cfgs, err = targets.Resolve(names, opts); err != nil {
+			return usageError{fmt.Errorf("run: %w", err)}
+		}
+	} else if len(opts) > 0 {
+		return usagef("run: -opt %s: no design of -targets takes options (the services of -http take none)", opts[0])
 	}
 	names = names[:0]
 	for _, r := range regs {
 		names = append(names, r.Name)
+	}
+	for _, s := range services {
+		reg, err := httpService(s, names)
+		if err != nil {
+			return err
+		}
+		regs, cfgs, names = append(regs, reg), append(cfgs, targets.Config{Options: targets.Options{}}), append(names, reg.Name)
 	}
 	if *pgDSN != "" {
 		if err := checkDSN(*pgDSN); err != nil {
@@ -220,6 +244,32 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run: failed for %s (see the notes above)", strings.Join(failed, ", "))
 	}
 	return gate(stdout, written, baseline, parsedChecks)
+}
+
+// serviceName is what a -http NAME may be: it names the design in every
+// report and in -check.
+var serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// httpService reads one -http NAME=URL into a design, named apart from
+// every built-in design and every name before it.
+func httpService(s string, before []string) (targets.Registration, error) {
+	name, u, ok := strings.Cut(s, "=")
+	name = strings.TrimSpace(name)
+	switch {
+	case !ok || u == "":
+		return targets.Registration{}, usagef("run: -http %q: want NAME=URL (accepted: such as mine=http://127.0.0.1:8080)", redact.URLs(s))
+	case !serviceName.MatchString(name):
+		return targets.Registration{}, usagef("run: -http %s: the name %q is not accepted (accepted: lower-case letters, digits, '.', '_' and '-', such as mine or v2)", redact.URLs(s), name)
+	case slices.Contains(before, name):
+		return targets.Registration{}, usagef("run: -http %s: the name %q is taken twice (accepted: one name per design)", redact.URLs(s), name)
+	}
+	if _, err := targets.Lookup(name); err == nil {
+		return targets.Registration{}, usagef("run: -http %s: %q is a built-in design's name (accepted: any other, such as mine or v2)", redact.URLs(s), name)
+	}
+	if err := httpt.CheckURL(u); err != nil {
+		return targets.Registration{}, usagef("run: -http %s=%v", name, err)
+	}
+	return httpt.Service(name, u), nil
 }
 
 // checkDSN checks that -pg parses as a PostgreSQL connection string. Its
