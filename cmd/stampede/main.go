@@ -84,6 +84,8 @@ side by side, how fast each design is and how often it is wrong.
 
 Usage:
   stampede run -targets a,b -scenario NAME|FILE [-out DIR] [flags]
+  stampede run -http NAME=URL ... -scenario ...   your own services (docs/protocol.md)
+  stampede probe URL    check a service against the stampede/http/v1 protocol
   stampede report DIR/results.json [-out DIR2]   render a run's reports again
   stampede compare OLD.json NEW.json [-check ...]  compare two runs
   stampede targets      list the designs
@@ -114,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = versionCmd(rest, stdout)
 	case "postgres":
 		err = postgresCmd(ctx, rest, stdout)
+	case "probe":
+		err = probeCmd(ctx, rest, stdout)
 	case "report":
 		err = reportCmd(rest, stdout)
 	case "compare":
@@ -122,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, topUsage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q (accepted: run, report, compare, targets, scenarios, postgres, version)", cmd)
+		err = usagef("unknown command %q (accepted: run, report, compare, probe, targets, scenarios, postgres, version)", cmd)
 	}
 	switch {
 	case err == nil:

@@ -109,6 +109,11 @@ func TestBadInput(t *testing.T) {
 		{"-cpuprofile into a missing directory", []string{"-targets", "memory", "-scenario", small, "-cpuprofile", "/nonexistent/stampede/cpu.out"}, []string{"-cpuprofile", "cannot create"}},
 		{"bad progress", []string{"-targets", "memory", "-scenario", small, "-progress", "loud"}, []string{"-progress", "auto, on, off"}},
 		{"bad client", []string{"-targets", "memory", "-scenario", small, "-client", "threads"}, []string{"-client", "auto, goroutines"}},
+		{"-http of another scheme", []string{"-http", "mine=https://127.0.0.1:8443", "-scenario", small}, []string{"-http mine=https://127.0.0.1:8443", `scheme "https" is not http`}},
+		{"-http without a name", []string{"-http", "http://127.0.0.1:8080", "-scenario", small}, []string{"-http", "want NAME=URL", "accepted: such as mine=http"}},
+		{"-http named as a built-in design", []string{"-http", "ledger=http://127.0.0.1:8080", "-scenario", small}, []string{`"ledger" is a built-in design's name`}},
+		{"-http name twice", []string{"-http", "a=http://127.0.0.1:8080", "-http", "a=http://127.0.0.1:8081", "-scenario", small}, []string{`"a" is taken twice`}},
+		{"-http password masked", []string{"-http", "a=ftp://u:SuperSecret123@h", "-scenario", small}, []string{"u:xxxxx@h"}},
 		{"relative -check without -baseline", []string{"-targets", "memory", "-scenario", small, "-check", "p99<+10%"}, []string{`"p99<+10%"`, "needs -baseline"}},
 		{"relative -check of a design not in the baseline", []string{"-targets", "memory,memory-racy", "-scenario", small, "-check", "p99<+10%", "-baseline", otherBaseline},
 			[]string{`"p99<+10%"`, "design memory has no figures in the baseline", "baseline: memory-racy"}},
@@ -137,7 +142,16 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if code, _, stderr := stampede(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "accepted: run, report, compare, targets, scenarios") {
+	// A service that is not there: exit 1 before anything is written.
+	out := filepath.Join(t.TempDir(), "out")
+	if code, stdout, stderr := stampede(t, "run", "-http", "mine=http://127.0.0.1:1", "-scenario", small, "-out", out); code != 1 ||
+		strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "mine: http: http://127.0.0.1:1/stampede/v1/info") || stdout != "" {
+		t.Errorf("unreachable service: exit %d, stdout %q, stderr %q; want 1 and one line naming the service", code, stdout, stderr)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("unreachable service: the output directory was created")
+	}
+	if code, _, stderr := stampede(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "accepted: run, report, compare, probe, targets, scenarios") {
 		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
 	}
 }

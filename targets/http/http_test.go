@@ -345,3 +345,44 @@ func TestAudit(t *testing.T) {
 		t.Errorf("too many products: %v", err)
 	}
 }
+
+// The probe passes a correct service, and names the broken part of one
+// that sells a resubmission again or whose audit disagrees.
+func TestProbe(t *testing.T) {
+	names := func(cs []Check) (ok, failed []string) {
+		for _, c := range cs {
+			if c.OK {
+				ok = append(ok, c.Name)
+			} else {
+				failed = append(failed, c.Name)
+			}
+		}
+		return ok, failed
+	}
+	checks, err := Probe(context.Background(), newService(t, &service{}))
+	ok, failed := names(checks)
+	if err != nil || len(failed) > 0 || fmt.Sprint(ok) != "[info reset buy sold out last seat second product resubmission audit]" {
+		t.Errorf("correct service: %v; held %v, failed %v", err, ok, failed)
+	}
+	for _, c := range []struct {
+		name string
+		s    *service
+		want string
+	}{
+		{"resells", &service{resell: true}, "[resubmission]"},
+		{"audit off by one", &service{audit: func(w nethttp.ResponseWriter) bool {
+			fmt.Fprint(w, "{\"sold\":[3,2]}\n{\"order\":1,\"applied\":1}\n{\"order\":3,\"applied\":1}\n{\"order\":4,\"applied\":1}\n{\"end\":true,\"orders\":3}\n")
+			return true
+		}}, "[audit]"},
+		{"audit forgets an order", &service{audit: func(w nethttp.ResponseWriter) bool {
+			fmt.Fprint(w, "{\"sold\":[3,3]}\n{\"order\":1,\"applied\":1}\n{\"order\":3,\"applied\":1}\n{\"end\":true,\"orders\":2}\n")
+			return true
+		}}, "[audit]"},
+		{"not a service", &service{info: "<html></html>"}, "[info]"},
+	} {
+		checks, err := Probe(context.Background(), newService(t, c.s))
+		if _, failed := names(checks); err != nil || fmt.Sprint(failed) != c.want {
+			t.Errorf("%s: %v; failed %v, want %s: %q", c.name, err, failed, c.want, checks)
+		}
+	}
+}
