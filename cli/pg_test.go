@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -50,7 +50,7 @@ func binary(t *testing.T) string {
 		}
 		os.Chmod(dir, 0o755)
 		builtBin = filepath.Join(dir, "stampede")
-		if b, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+		if b, err := exec.Command("go", "build", "-o", builtBin, "../cmd/stampede").CombinedOutput(); err != nil {
 			buildErr = errors.New(string(b))
 		}
 	})
