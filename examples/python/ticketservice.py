@@ -16,8 +16,9 @@ stampede's checks can be seen catching them:
   racy      check-then-act: reads the seats left under the lock, lets go of
             it, yields, then writes back the count it computed. Buyers who
             read the same count all get seats: a crowd oversells.
-  resell    correct stock, but a resubmission of an applied order is sold
-            again: answered confirmed and counted twice in the audit.
+  resell    correct stock, but not idempotent: a resubmission of an applied
+            order is sold again while seats remain (answered confirmed and
+            counted twice in the audit), and answered sold_out once none do.
   badaudit  sells correctly, but the audit misreports: it leaves out the
             first confirmed order and claims one seat too many of product 0.
 
@@ -37,7 +38,7 @@ MODES = ("correct", "racy", "resell", "badaudit")
 CONSISTENCY = {
     "correct": "one lock around check and act; order id keyed, a resubmission answers its first outcome",
     "racy": "none: check and act under the lock taken twice, a yield between (check-then-act, oversells)",
-    "resell": "one lock around check and act, but a resubmission is sold again (duplicates)",
+    "resell": "one lock around check and act, but not idempotent: a resubmission is sold again (duplicates)",
     "badaudit": "one lock around check and act, order id keyed; the audit misreports (a broken system of record)",
 }
 
@@ -108,6 +109,8 @@ class Shop:
             return "sold_out"
 
     def _buy_resell(self, order, product, quantity):
+        # Every submission is a sale of its own: the order id is recorded
+        # but never looked up before selling.
         with self.lock:
             rec = self.orders.get(order)
             if self.remaining[product] >= quantity:
@@ -119,8 +122,7 @@ class Shop:
                 return "confirmed"
             if rec is None:
                 self.orders[order] = Order(product, quantity, "sold_out", 0)
-                return "sold_out"
-            return rec.outcome
+            return "sold_out"  # to a buyer who may have been told confirmed
 
     def audit(self):
         """Returns the audit's NDJSON lines."""
