@@ -361,7 +361,7 @@ func TestProbe(t *testing.T) {
 	}
 	checks, err := Probe(context.Background(), newService(t, &service{}))
 	ok, failed := names(checks)
-	if err != nil || len(failed) > 0 || fmt.Sprint(ok) != "[info reset buy sold out last seat second product resubmission audit]" {
+	if err != nil || len(failed) > 0 || fmt.Sprint(ok) != "[info reset buy buy sold out last seat second product resubmission audit]" {
 		t.Errorf("correct service: %v; held %v, failed %v", err, ok, failed)
 	}
 	for _, c := range []struct {
@@ -369,13 +369,13 @@ func TestProbe(t *testing.T) {
 		s    *service
 		want string
 	}{
-		{"resells", &service{resell: true}, "[resubmission]"},
+		{"resells", &service{resell: true}, "[second product resubmission audit]"},
 		{"audit off by one", &service{audit: func(w nethttp.ResponseWriter) bool {
-			fmt.Fprint(w, "{\"sold\":[3,2]}\n{\"order\":1,\"applied\":1}\n{\"order\":3,\"applied\":1}\n{\"order\":4,\"applied\":1}\n{\"end\":true,\"orders\":3}\n")
+			fmt.Fprint(w, "{\"sold\":[3,2]}\n{\"order\":1,\"applied\":1}\n{\"order\":3,\"applied\":1}\n{\"order\":4,\"applied\":1}\n{\"order\":5,\"applied\":1}\n{\"end\":true,\"orders\":4}\n")
 			return true
 		}}, "[audit]"},
 		{"audit forgets an order", &service{audit: func(w nethttp.ResponseWriter) bool {
-			fmt.Fprint(w, "{\"sold\":[3,3]}\n{\"order\":1,\"applied\":1}\n{\"order\":3,\"applied\":1}\n{\"end\":true,\"orders\":2}\n")
+			fmt.Fprint(w, "{\"sold\":[3,3]}\n{\"order\":1,\"applied\":1}\n{\"order\":3,\"applied\":1}\n{\"order\":4,\"applied\":1}\n{\"end\":true,\"orders\":3}\n")
 			return true
 		}}, "[audit]"},
 		{"not a service", &service{info: "<html></html>"}, "[info]"},

@@ -30,9 +30,10 @@ const probeTimeout = 5 * time.Second
 
 // Probe checks the service at raw against the protocol in a few requests,
 // the way a run will use it: its info; a reset to 2 products x 3 seats; a
-// buy; the same order resubmitted (answered as the first time, applied
-// once); a buy refused as sold out; the last seat; the other product; and
-// an audit that agrees with every answer and ends as it should. It returns
+// buy; resubmissions, one while seats remain and one when too few do
+// (each answered as the first time, applied once); a buy refused as sold
+// out; the last seat; the rest of the other product; and an audit that
+// agrees with every answer and ends as it should. It returns
 // the checks in that order; a check that could not be tried after an
 // earlier one failed is not listed. A service that cannot reset is probed
 // on the stock it has, with order ids no run uses.
@@ -108,10 +109,21 @@ func Probe(ctx context.Context, raw string) ([]Check, error) {
 		}
 		filler++
 	}
+	// Resubmissions: a double-click of a 1-seat order while seats remain
+	// (selling it again would succeed), and a retry of the first order
+	// when too few seats are left for it (answering sold out would be
+	// easy). Both must get their first answer, and apply once.
+	click := ids + 3
+	r = buy(click, 1, 1, 1)
+	if !add("buy", r.Outcome == targets.Confirmed, "order %d, 1 seat of product 1: %s, want confirmed", click, said(r)) {
+		return out, nil
+	}
+	clicked := buy(click, 1, 1, 1)
 	again := buy(first, 0, 2, 2)
-	resubmission := Check{"resubmission", again.Outcome == targets.Confirmed,
-		fmt.Sprintf("order %d again (attempt 2): %s, want confirmed, its first answer", first, said(again))}
-	want := map[targets.OrderID]int32{first: 1, ids + 3: 1}
+	resubmission := Check{"resubmission", clicked.Outcome == targets.Confirmed && again.Outcome == targets.Confirmed,
+		fmt.Sprintf("order %d clicked again with seats left: %s; order %d again (attempt 2) with too few left: %s; want confirmed, their first answer",
+			click, said(clicked), first, said(again))}
+	want := map[targets.OrderID]int32{first: 1, click: 1, ids + 4: 1}
 	if fill {
 		r = buy(ids+1, 0, 2, 1)
 		add("sold out", r.Outcome == targets.SoldOut, "order %d, 2 seats of product 0 with 1 left: %s, want sold_out", ids+1, said(r))
@@ -121,8 +133,8 @@ func Probe(ctx context.Context, raw string) ([]Check, error) {
 	} else {
 		add("sold out", true, "not tried: the service cannot reset, and the probe does not buy its %d seats", stock.Capacity)
 	}
-	r = buy(ids+3, 1, 3, 1)
-	add("second product", r.Outcome == targets.Confirmed, "order %d, 3 seats of product 1: %s, want confirmed", ids+3, said(r))
+	r = buy(ids+4, 1, stock.Capacity-1, 1)
+	add("second product", r.Outcome == targets.Confirmed, "order %d, the other %d seats of product 1: %s, want confirmed", ids+4, stock.Capacity-1, said(r))
 
 	// What the answers say the record holds.
 	for id := ids + 10; id < filler; id++ {
@@ -142,15 +154,17 @@ func Probe(ctx context.Context, raw string) ([]Check, error) {
 	for _, rec := range recs {
 		got[rec.ID] += rec.Applied - rec.Cancelled
 	}
-	if n := got[first]; n > 1 {
-		resubmission.OK = false
-		resubmission.Detail += fmt.Sprintf("; the audit shows order %d applied %d times: the resubmission was sold again", first, n)
+	for _, id := range []targets.OrderID{click, first} {
+		if n := got[id]; n > 1 {
+			resubmission.OK = false
+			resubmission.Detail += fmt.Sprintf("; the audit shows order %d applied %d times: the resubmission was sold again", id, n)
+		}
 	}
 	out = append(out, resubmission)
 	var wrong []string
 	if info.CanReset() {
-		if a.Sold[0] != stock.Capacity || a.Sold[1] != 3 {
-			wrong = append(wrong, fmt.Sprintf("sold %v, want [%d 3]", a.Sold, stock.Capacity))
+		if a.Sold[0] != stock.Capacity || a.Sold[1] != stock.Capacity {
+			wrong = append(wrong, fmt.Sprintf("sold %v, want [%d %d]", a.Sold, stock.Capacity, stock.Capacity))
 		}
 		for id, n := range got {
 			if _, ok := want[id]; !ok && n > 0 {
