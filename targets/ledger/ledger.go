@@ -16,6 +16,14 @@
 //     zero and cancels their most recent sales with compensating rows,
 //     each an apology to a buyer who was told yes. Oversold 0 after
 //     reconciliation, at the price of apologies.
+//   - ledger-projection: writes as ledger-serializable does; buyers read
+//     their orders from a read model (my_orders) that a projector
+//     refreshes every ledger.projection_interval (100ms), so a confirmed
+//     order may not show at once (projection.go).
+//
+// Every variant's client is a targets.Reader: the ledgers show a buyer's
+// orders from the ledger itself (a sale not compensated), at once;
+// ledger-projection from its read model, once projected.
 //
 // The buyers share a pool of connections, as a shop's application tier
 // does (option ledger.pool, 64 by default; see package postgres): up to
@@ -47,7 +55,16 @@ const (
 	naive variant = iota
 	serializable
 	reconcile
+	projection
 )
+
+// isolation is the level the variant's sales run at.
+func (v variant) isolation() pgx.TxIsoLevel {
+	if v == serializable || v == projection {
+		return pgx.Serializable
+	}
+	return pgx.ReadCommitted
+}
 
 func init() {
 	for _, r := range []struct {
@@ -57,6 +74,7 @@ func init() {
 		{"ledger", "PostgreSQL append-only ledger, check SUM(delta) then append at READ COMMITTED; oversells", naive},
 		{"ledger-serializable", "PostgreSQL append-only ledger, check then append at SERIALIZABLE, retrying conflicts; never oversells", serializable},
 		{"ledger-reconcile", "PostgreSQL append-only ledger, append and confirm, then compensate oversold sales: oversold 0 after apologies", reconcile},
+		{"ledger-projection", "PostgreSQL append-only ledger at SERIALIZABLE; buyers read their orders from a projection refreshed every interval: read-your-own-writes may fail", projection},
 	} {
 		targets.Register(targets.Registration{
 			Name: r.name, Description: r.desc, OptionPrefix: "ledger",
@@ -65,6 +83,8 @@ func init() {
 					Help: "the application's work between reading the stock and appending the sale (validation, pricing, a payment hold)"},
 				{Key: "reconcile_every", Kind: targets.KindDuration, Default: "100ms",
 					Help: "ledger-reconcile: how often the reconciler runs during the run"},
+				{Key: "projection_interval", Kind: targets.KindDuration, Default: "100ms",
+					Help: "ledger-projection: how often the projector folds newly committed sales into the read model buyers read their orders from (my_orders)"},
 				postgres.PoolOption,
 			},
 			New: func(cfg targets.Config) (targets.Target, error) {
@@ -72,6 +92,9 @@ func init() {
 					return nil, targets.ErrNoBackends
 				}
 				every := cfg.Options.Duration("reconcile_every")
+				if r.v == projection {
+					every = cfg.Options.Duration("projection_interval")
+				}
 				if every <= 0 {
 					every = 100 * time.Millisecond
 				}
@@ -100,8 +123,12 @@ CREATE INDEX ledger_compensation ON ledger (order_id) WHERE kind = 'c'`
 const (
 	stmtCheck = "check"
 	sqlCheck  = `SELECT COALESCE(SUM(delta), 0), EXISTS (SELECT 1 FROM ledger WHERE order_id = $2 AND kind = 's') FROM ledger WHERE product = $1`
-	stmtSale  = "sale"
-	sqlSale   = `INSERT INTO ledger (product, delta, order_id, kind) VALUES ($1, -$2::bigint, $3, 's') ON CONFLICT (order_id) WHERE kind = 's' DO NOTHING`
+	stmtShows = "shows"
+	// sqlShows reads a buyer's order from the system of record: sold, and
+	// not cancelled by the reconciler.
+	sqlShows = `SELECT EXISTS (SELECT 1 FROM ledger WHERE order_id = $1 AND kind = 's') AND NOT EXISTS (SELECT 1 FROM ledger WHERE order_id = $1 AND kind = 'c')`
+	stmtSale = "sale"
+	sqlSale  = `INSERT INTO ledger (product, delta, order_id, kind) VALUES ($1, -$2::bigint, $3, 's') ON CONFLICT (order_id) WHERE kind = 's' DO NOTHING`
 
 	// sqlCompensate cancels, newest first, the uncancelled sales of product
 	// $1 that took its stock below zero.
@@ -123,19 +150,80 @@ var _ targets.Preflighter = (*Target)(nil)
 
 // Target is a ledger design. It is safe for concurrent use by its clients.
 type Target struct {
-	name  string
-	v     variant
-	cfg   targets.Config
+	name string
+	v    variant
+	cfg  targets.Config
+	// every is how often the background pass runs: the reconciler's
+	// (ledger-reconcile) or the projector's (ledger-projection).
 	every time.Duration
 	// appTime is the application's work between the read and the append.
 	appTime time.Duration
 	db      *postgres.DB
 	stock   targets.Stock
 
-	stopRec context.CancelFunc
-	recDone chan struct{}
-	recMu   sync.Mutex // one reconciliation at a time
-	recErr  error      // the reconciler's first failure, guarded by recMu
+	bg background // the reconciler or the projector
+}
+
+// background runs a pass (a reconciliation, a projection) in a goroutine
+// of its own every interval until stopped, one pass at a time, and keeps
+// the first failure. run and failure are safe for concurrent use; start
+// and halt are called from the Target's owner (Setup, Audit, Close).
+type background struct {
+	stop context.CancelFunc
+	done chan struct{} // closed when the goroutine has returned
+	mu   sync.Mutex    // one pass at a time
+	err  error         // the first failure of a pass, guarded by mu
+}
+
+// start runs pass every interval until stop, on a context that outlives
+// ctx's cancellation (Setup's context ends before the run does).
+func (b *background) start(ctx context.Context, every time.Duration, pass func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	b.stop, b.done = cancel, done
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := b.run(ctx, pass); err != nil && ctx.Err() == nil {
+					b.mu.Lock()
+					if b.err == nil {
+						b.err = err
+					}
+					b.mu.Unlock()
+				}
+			}
+		}
+	}()
+}
+
+// run runs one pass, after any other pass has ended.
+func (b *background) run(ctx context.Context, pass func(context.Context) error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return pass(ctx)
+}
+
+// failure returns the first failure of a pass run by the goroutine.
+func (b *background) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// halt stops the goroutine and waits for it to return. It is a no-op when
+// none runs.
+func (b *background) halt() {
+	if b.stop != nil {
+		b.stop()
+		<-b.done
+		b.stop = nil
+	}
 }
 
 // Info describes the design and the server it ran on.
@@ -152,6 +240,8 @@ func (t *Target) Info() targets.Info {
 		info = t.db.Info("append-only ledger: read SUM(delta), app work, append -qty, confirm; reconciler compensates oversold sales",
 			"eventual (oversells, then compensates: apologies)", "read committed")
 		info.Settings["reconcile_every"] = t.every.String()
+	case projection:
+		info = t.projectionInfo()
 	default:
 		info = t.db.Info("append-only ledger: read SUM(delta), app work, append -qty if enough (2 round trips)",
 			"none (check-then-act at READ COMMITTED: oversells)", "read committed")
@@ -160,54 +250,38 @@ func (t *Target) Info() targets.Info {
 	return info
 }
 
-// Setup creates the ledger in a fresh schema with one restock per product,
-// and starts ledger-reconcile's reconciler.
+// Setup creates the ledger in a fresh schema with one restock per product
+// (and ledger-projection's read model), and starts ledger-reconcile's
+// reconciler or ledger-projection's projector.
 func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	db, err := postgres.Open(ctx, t.cfg, t.name)
 	if err != nil {
 		return err
 	}
 	t.db, t.stock = db, s
-	db.Statements = map[string]string{stmtCheck: sqlCheck, stmtSale: sqlSale}
-	if err := db.Exec(ctx, schemaSQL,
+	db.Statements = map[string]string{stmtCheck: sqlCheck, stmtSale: sqlSale, stmtShows: sqlShows}
+	stmts := []string{schemaSQL}
+	if t.v == projection {
+		db.Statements[stmtShows] = sqlShowsProjected
+		stmts = append(stmts, projectionSchemaSQL...)
+	}
+	stmts = append(stmts,
 		fmt.Sprintf("INSERT INTO ledger (product, delta, kind) SELECT g, %d, 'r' FROM generate_series(0, %d) g", s.Capacity, s.Products-1),
-		"ANALYZE ledger"); err != nil {
+		"ANALYZE ledger")
+	if err := db.Exec(ctx, stmts...); err != nil {
 		return err
 	}
-	if t.v == reconcile {
-		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		t.stopRec, t.recDone = cancel, make(chan struct{})
-		go t.reconciler(rctx)
+	switch t.v {
+	case reconcile:
+		t.bg.start(ctx, t.every, t.reconcile)
+	case projection:
+		t.bg.start(ctx, t.every, t.project)
 	}
 	return nil
 }
 
-// reconciler reconciles every t.every until stopped.
-func (t *Target) reconciler(ctx context.Context) {
-	defer close(t.recDone)
-	tick := time.NewTicker(t.every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := t.reconcile(ctx); err != nil && ctx.Err() == nil {
-				t.recMu.Lock()
-				if t.recErr == nil {
-					t.recErr = err
-				}
-				t.recMu.Unlock()
-			}
-		}
-	}
-}
-
-// reconcile compensates the newest sales of every product below zero. It
-// returns the number of sales cancelled.
+// reconcile compensates the newest sales of every product below zero.
 func (t *Target) reconcile(ctx context.Context) error {
-	t.recMu.Lock()
-	defer t.recMu.Unlock()
 	rows, err := t.db.Pool.Query(ctx, "SELECT product FROM ledger GROUP BY product HAVING SUM(delta) < 0")
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
@@ -239,20 +313,27 @@ func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	return &client{Conn: c, t: t}, nil
 }
 
-// Audit stops the reconciler, reconciles a last time (ledger-reconcile),
-// and reads the ledger.
+// Audit stops the reconciler (the projector), reconciles (projects) a last
+// time, and reads the ledger. The read model is not audited: the ledger is
+// the system of record.
 func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
 	a := targets.Audit{Sold: make([]int64, t.stock.Products)}
-	if t.v == reconcile {
-		t.stopReconciler()
-		if err := t.reconcile(ctx); err != nil {
+	switch t.v {
+	case reconcile:
+		t.bg.halt()
+		if err := t.bg.run(ctx, t.reconcile); err != nil {
 			return a, err
 		}
-		t.recMu.Lock()
-		err := t.recErr
-		t.recMu.Unlock()
-		if err != nil {
+		if err := t.bg.failure(); err != nil {
 			return a, fmt.Errorf("the reconciler failed during the run: %w", err)
+		}
+	case projection:
+		t.bg.halt()
+		if err := t.bg.failure(); err != nil {
+			return a, fmt.Errorf("the projector failed during the run: %w", err)
+		}
+		if err := t.bg.run(ctx, t.project); err != nil {
+			return a, err
 		}
 	}
 	sold, err := postgres.SoldByProduct(ctx, t.db.Pool, "SELECT product, -SUM(delta) FILTER (WHERE kind <> 'r') FROM ledger GROUP BY product", t.stock.Products)
@@ -265,17 +346,9 @@ func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
 	return a, nil
 }
 
-func (t *Target) stopReconciler() {
-	if t.stopRec != nil {
-		t.stopRec()
-		<-t.recDone
-		t.stopRec = nil
-	}
-}
-
-// Close stops the reconciler and releases the pool.
+// Close stops the reconciler (the projector) and releases the pool.
 func (t *Target) Close() error {
-	t.stopReconciler()
+	t.bg.halt()
 	t.db.Close()
 	return nil
 }
@@ -285,6 +358,27 @@ func (t *Target) Close() error {
 type client struct {
 	*postgres.Conn
 	t *Target
+}
+
+// A ledger's client reads the buyer's orders: from the ledger itself (at
+// once), or from ledger-projection's read model (once projected).
+var _ targets.Reader = (*client)(nil)
+
+// Shows reports whether the buyer's orders show order id: a sale in the
+// ledger not cancelled by a compensation, or, for ledger-projection, a row
+// of the read model my_orders. It reads through the worker's connection,
+// as Buy does.
+func (c *client) Shows(ctx context.Context, id targets.OrderID) (bool, error) {
+	conn, err := c.Get(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Put()
+	var shows bool
+	if err := conn.QueryRow(ctx, stmtShows, int64(id)).Scan(&shows); err != nil {
+		return false, fmt.Errorf("ledger: read order %v: %w", id, err)
+	}
+	return shows, nil
 }
 
 // errGaveUp is the Err of an order whose serializable retries ran out of
@@ -298,10 +392,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 		return postgres.Failed(ctx, err)
 	}
 	defer c.Put()
-	iso := pgx.ReadCommitted
-	if c.t.v == serializable {
-		iso = pgx.Serializable
-	}
+	iso := c.t.v.isolation()
 	var conflicts int32
 	for {
 		out, err := checkThenAppend(ctx, conn, iso, o, c.t.appTime)
