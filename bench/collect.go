@@ -13,7 +13,7 @@ import (
 )
 
 // collect merges the workers' recorders into a TargetRun.
-func collect(name string, info targets.Info, plan *scenario.Plan, r *run, workers []*worker, elapsed, soldOutAt time.Duration) (*results.TargetRun, error) {
+func collect(name string, info targets.Info, plan *scenario.Plan, r *run, workers []*worker, elapsed, soldOutAt time.Duration, reader *readStats) (*results.TargetRun, error) {
 	sc := plan.Scenario
 	highest := workers[0].rec.highest
 	resp, svc := newHist(highest), newHist(highest)
@@ -86,7 +86,9 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		res.Generator.LagUS = results.Summarize(lag)
 		res.Histograms.Lag, errLag = results.EncodeHistogram(lag)
 	}
-	if err := errors.Join(errResp, errSvc, errLag); err != nil {
+	var errVis error
+	res.ReadYourWrites, res.Histograms.VisibilityLag, errVis = readYourWrites(workers, reader, highest)
+	if err := errors.Join(errResp, errSvc, errLag, errVis); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	res.Orders.Scheduled = int64(plan.Submissions())

@@ -188,6 +188,19 @@ func (r *recorder) response(final int, intended, end int64) {
 // maxErrorSamples bounds the error messages a recorder keeps.
 const maxErrorSamples = 5
 
+// noteReadError keeps a read's failure among the error samples.
+func (r *recorder) noteReadError(err error) {
+	if len(r.errs) < maxErrorSamples {
+		msg := "read: " + err.Error()
+		for _, e := range r.errs {
+			if e == msg {
+				return
+			}
+		}
+		r.errs = append(r.errs, msg)
+	}
+}
+
 // noteError keeps err's message if it is new and there is room. It runs
 // only for failed attempts.
 func (r *recorder) noteError(o targets.Outcome, err error) {

@@ -120,6 +120,12 @@ type worker struct {
 	// unsent is the open-loop submission this worker took but never sent
 	// because the run ended first, or -1.
 	unsent int64
+	// reader is the client's read side, when the scenario's buyers read
+	// after buying and the design has one; stale passes the orders it did
+	// not show to the run's reader.
+	reader targets.Reader
+	stale  staleRing
+	reads  readStats
 }
 
 // submit runs one submission of order idx: its attempts, retries included.
@@ -136,6 +142,7 @@ func (w *worker) submit(idx uint32, intended, now int64) {
 	product, qty := r.plan.Order(idx)
 	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1}
 	due := intended
+	var confirmed bool // this submission made the order's first confirmation
 	for {
 		deadline := int64(math.MaxInt64)
 		if r.timeout > 0 {
@@ -160,6 +167,7 @@ func (w *worker) submit(idx uint32, intended, now int64) {
 			switch rep.Outcome {
 			case targets.Confirmed:
 				first = r.mark(idx, flagConfirmed)
+				confirmed = confirmed || first
 			case targets.Unknown:
 				r.mark(idx, flagUnknown)
 				w.rec.noteError(rep.Outcome, rep.Err)
@@ -185,6 +193,9 @@ func (w *worker) submit(idx uint32, intended, now int64) {
 			continue
 		}
 		w.rec.response(final, intended, end)
+		if confirmed && w.reader != nil {
+			w.readAfter(o.ID, end) // the buyer's next page
+		}
 		return
 	}
 }
@@ -341,6 +352,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 		return t.NewClient(ctx, i)
 	}
 	workers := make([]*worker, nWorkers)
+	var readerStart func(finished <-chan struct{})
 	for i := range workers {
 		c, err := newClient(i)
 		if err != nil {
@@ -351,6 +363,34 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 		}
 		workers[i] = r.newWorker(runCtx, i, c, limit)
 		workers[i].loop = loop
+		if rd, ok := c.(targets.Reader); ok && sc.Client.ReadAfterBuy {
+			workers[i].reader = rd
+			workers[i].stale.buf = make([]staleRead, max(64, min(4096, 1<<16/nWorkers)))
+		}
+	}
+	// The reader of stale orders, with a client of its own.
+	var readerStats *readStats
+	readerDone := make(chan struct{})
+	if sc.Client.ReadAfterBuy && workers[0].reader != nil {
+		c, err := t.NewClient(ctx, nWorkers)
+		rd, ok := c.(targets.Reader)
+		if err != nil || !ok {
+			for _, w := range workers {
+				_ = w.client.Close()
+			}
+			if err == nil {
+				_ = c.Close()
+				err = errors.New("its reader's client has no read side")
+			}
+			return nil, fmt.Errorf("%s: reader: %w", name, err)
+		}
+		readerStats = &readStats{lag: newHist(int64((sc.Client.ReadWait.D() + time.Minute) / time.Microsecond))}
+		defer func() { <-readerDone; _ = c.Close() }()
+		readerStart = func(finished <-chan struct{}) {
+			go func() { defer close(readerDone); r.reader(runCtx, rd, workers, finished, readerStats) }()
+		}
+	} else {
+		close(readerDone)
 	}
 	// Cancelling the run cancels every attempt in flight.
 	stopCancel := context.AfterFunc(runCtx, func() {
@@ -394,6 +434,9 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
+	if readerStart != nil {
+		readerStart(finished)
+	}
 	soldOutAt := monitor(r, workers, stock, limit, name, finished, cancelRun, opt.Progress)
 	<-finished
 	elapsed := time.Since(started)
@@ -404,6 +447,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	for _, w := range workers {
 		_ = w.client.Close()
 	}
+	<-readerDone // its last orders shown, or waited for, within read_wait
 	if loopErr != nil {
 		return nil, fmt.Errorf("%s: %w", name, loopErr)
 	}
@@ -427,7 +471,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	if loop != nil {
 		info.Settings["client"] = ClientLoop
 	}
-	res, err := collect(name, info, plan, r, workers, elapsed, soldOutAt)
+	res, err := collect(name, info, plan, r, workers, elapsed, soldOutAt, readerStats)
 	if err != nil {
 		return nil, err
 	}

@@ -156,7 +156,7 @@ func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "\\`").Replace(s)
 }
 
-var page = template.Must(template.New("index").Parse(`<!doctype html>
+var page = template.Must(template.New("index").Funcs(template.FuncMap{"us": FormatUS}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>stampede: {{.Res.Scenario.Name}}</title>
 <style>
@@ -204,6 +204,14 @@ every response time: below it a figure measures the generator, not the design{{e
 <td class="{{.DupClass}}">{{.Checks.DuplicatedOrders}}</td><td>{{printf "%.4f" .Checks.DuplicateRate}}</td><td class="{{.LostClass}}">{{.Checks.Lost}}</td>
 <td class="{{.PhantomClass}}">{{.Checks.Phantom}}</td><td class="{{.ContradictedClass}}">{{.Checks.Contradicted}}</td><td>{{.Checks.Apologies}}</td><td>{{.Checks.Unresolved}}</td></tr>
 {{end}}{{end}}</table>
+{{if .Reads}}<h2>Read your own writes</h2>
+<p class="note">Each buyer confirmed read their orders at once, as the next page does. A violation is a read that did not show the order; the visibility lag runs from the confirmation until a read showed it (0 when the first read did).</p>
+<table>
+<tr><th>design</th><th>reads</th><th>violations</th><th>rate</th><th>lag p50</th><th>lag p99</th><th>lag max</th><th>never shown</th><th>read errors</th></tr>
+{{range .Rows}}{{if not .Error}}{{$t := .Target}}{{with .ReadYourWrites}}<tr><td>{{$t}}</td><td>{{.Reads}}</td><td class="{{if .Violations}}bad{{else}}ok{{end}}">{{.Violations}}</td><td>{{printf "%.4f" .ViolationRate}}</td>
+<td>{{us .LagUS.P50}}</td><td>{{us .LagUS.P99}}</td><td>{{us .LagUS.Max}}</td><td class="{{if .NeverVisible}}bad{{else}}ok{{end}}">{{.NeverVisible}}</td><td>{{.ReadErrors}}</td></tr>
+{{else}}<tr><td>{{.Target}}</td><td colspan="8" class="dim">no read side</td></tr>
+{{end}}{{end}}{{end}}</table>{{end}}
 {{if .Notes}}<h2>Notes</h2>
 <ul class="notes">{{range .Notes}}<li>{{.}}</li>
 {{end}}</ul>{{end}}
@@ -282,5 +290,6 @@ func HTML(w io.Writer, res *results.Results, figs []Figure) error {
 		Notes   []string
 		Floor   string
 		Figs    []htmlFig
-	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf})
+		Reads   bool
+	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res)})
 }

@@ -13,6 +13,12 @@ import (
 	"github.com/stampede-bench/stampede/bench/results"
 )
 
+// readsAfterBuy reports whether the run's buyers read after buying: its
+// figures have a read-your-own-writes table.
+func readsAfterBuy(res *results.Results) bool {
+	return res.Scenario != nil && res.Scenario.Client.ReadAfterBuy
+}
+
 // FormatUS formats microseconds for people: 850µs, 12.3ms, 1.20s.
 func FormatUS(us int64) string {
 	d := time.Duration(us) * time.Microsecond
@@ -170,6 +176,22 @@ func Summary(w io.Writer, res *results.Results) error {
 			c.Sold, c.Capacity, c.Oversold, c.DuplicatedOrders, c.DuplicateRate, c.Lost, c.Phantom, c.Contradicted, c.Apologies)
 	}
 	tw.Flush()
+
+	if readsAfterBuy(res) {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "target	reads	RYW violations	rate	lag p50	lag p99	lag max	never shown	read errors	")
+		for _, r := range okRuns(res) {
+			rw := r.ReadYourWrites
+			if rw == nil {
+				fmt.Fprintf(tw, "%s	no read side								\n", r.Target)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.4f\t%s\t%s\t%s\t%d\t%d\t\n", r.Target, rw.Reads, rw.Violations, rw.ViolationRate,
+				FormatUS(rw.LagUS.P50), FormatUS(rw.LagUS.P99), FormatUS(rw.LagUS.Max), rw.NeverVisible, rw.ReadErrors)
+		}
+		tw.Flush()
+	}
 
 	fmt.Fprintln(w)
 	for _, n := range Notes(res) {

@@ -79,8 +79,11 @@ type TargetRun struct {
 	ServiceUS        Latency            `json:"service_us"`
 	Checks           Checks             `json:"checks"`
 	Generator        Generator          `json:"generator"`
-	Histograms       Histograms         `json:"histograms"`
-	Timeline         []Second           `json:"timeline"`
+	// ReadYourWrites is set on a scenario whose buyers read after buying
+	// (client.read_after_buy), for a design with a read side.
+	ReadYourWrites *ReadYourWrites `json:"read_your_writes,omitempty"`
+	Histograms     Histograms      `json:"histograms"`
+	Timeline       []Second        `json:"timeline"`
 
 	// Response and Service are the merged histograms, for reports.
 	Response *hdrhistogram.Histogram `json:"-"`
@@ -199,6 +202,31 @@ type Histograms struct {
 	Response string `json:"response"`
 	Service  string `json:"service"`
 	Lag      string `json:"lag,omitempty"` // the generator's send lag (open loop)
+	// VisibilityLag is the read side's visibility lag (ReadYourWrites).
+	VisibilityLag string `json:"visibility_lag,omitempty"`
+}
+
+// ReadYourWrites is what buyers saw when they read their orders right
+// after a confirmed buy, as the next page does.
+type ReadYourWrites struct {
+	// Reads counts the reads right after a confirmed buy; Violations,
+	// those that did not show the order (a read-your-own-writes
+	// violation), and ViolationRate their share of the reads.
+	Reads         int64   `json:"reads"`
+	Violations    int64   `json:"violations"`
+	ViolationRate float64 `json:"violation_rate"`
+	// ReadErrors counts reads that failed (counted apart, never taken for
+	// a stale read).
+	ReadErrors int64 `json:"read_errors"`
+	// NeverVisible counts orders read again for the whole read_wait that
+	// never showed; NotMeasured, stale orders whose lag was not measured
+	// (the reader's queue was full, or the run was interrupted).
+	NeverVisible int64 `json:"never_visible"`
+	NotMeasured  int64 `json:"not_measured"`
+	// LagUS is the visibility lag: from the confirmation until a read
+	// showed the order; 0 for an order shown at once. Orders that never
+	// showed are not in it.
+	LagUS Latency `json:"lag_us"`
 }
 
 // Second is one second of the run, by the time replies arrived.

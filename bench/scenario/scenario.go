@@ -190,6 +190,14 @@ type Client struct {
 	// same order again DoubleClickAfter (at most) after the first click.
 	DoubleClick      float64  `yaml:"double_click" json:"double_click,omitempty"`
 	DoubleClickAfter Duration `yaml:"double_click_after" json:"double_click_after,omitempty"`
+	// ReadAfterBuy makes a buyer whose order was confirmed read their
+	// orders at once, as the next page would (a design's read side,
+	// targets.Reader): a read that does not show the order is a
+	// read-your-own-writes violation, and the order is then read again,
+	// backing off, for up to ReadWait, to measure how long it takes to
+	// show (the visibility lag).
+	ReadAfterBuy bool     `yaml:"read_after_buy" json:"read_after_buy,omitempty"`
+	ReadWait     Duration `yaml:"read_wait" json:"read_wait,omitempty"`
 }
 
 // Stop is when a run ends, whichever comes first. Every run also ends when
@@ -282,7 +290,7 @@ func (s *Scenario) Validate() error {
 		v    Duration
 	}{{"arrivals.ramp", a.Ramp}, {"arrivals.hold", a.Hold}, {"arrivals.decay", a.Decay},
 		{"arrivals.duration", a.Duration}, {"arrivals.think", a.Think}, {"client.timeout", s.Client.Timeout},
-		{"client.backoff", s.Client.Backoff}, {"client.double_click_after", s.Client.DoubleClickAfter},
+		{"client.backoff", s.Client.Backoff}, {"client.double_click_after", s.Client.DoubleClickAfter}, {"client.read_wait", s.Client.ReadWait},
 		{"stop.duration", s.Stop.Duration}, {"stop.grace", s.Stop.Grace}} {
 		if f.v < 0 {
 			return invalid(f.name, "%s is below 0s (accepted: 0s to %s)", short(f.v.D()), short(maxRunLength))
@@ -429,6 +437,7 @@ const (
 	defaultHotShare = 0.9 // nine orders in ten for the hot product
 	defaultWorkers  = 32
 	defaultTimeout  = 2 * time.Second
+	defaultReadWait = 5 * time.Second
 )
 
 // Parse reads a scenario from YAML, gives the fields the text leaves
@@ -561,12 +570,14 @@ client:
   backoff: 0s             # pause before a retry
   double_click: 0         # probability of an impatient second click...
   double_click_after: 0s  # ...at most this long after the first
+  read_after_buy: false   # a buyer confirmed reads their orders at once (read-your-own-writes)
+  read_wait:              # read_after_buy: how long an order not shown is read again (%[7]s)
 stop:                     # a run also ends when its arrivals are spent
   duration: 0s            # cap; 0s: the arrivals plus time for the last replies
   orders: 0               # cap on submissions; 0: none
   sold_out: false         # end the run grace after the whole stock is sold out
   grace: 0s
-`, short(maxRunLength), defaultSeed, defaultZipfS, defaultHotShare, defaultWorkers, short(defaultTimeout))
+`, short(maxRunLength), defaultSeed, defaultZipfS, defaultHotShare, defaultWorkers, short(defaultTimeout), short(defaultReadWait))
 }
 
 // defaults gives the fields that set says the file left out their
@@ -605,6 +616,9 @@ func (s *Scenario) defaults(source string, set func(field string) bool) {
 	}
 	if !set("client.timeout") {
 		s.Client.Timeout = Duration(defaultTimeout)
+	}
+	if s.Client.ReadAfterBuy && !set("client.read_wait") {
+		s.Client.ReadWait = Duration(defaultReadWait)
 	}
 }
 

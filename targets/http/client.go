@@ -70,6 +70,24 @@ var (
 // connection) is a definite error; one that was sent and got no readable
 // answer is unknown.
 func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
+	c.request(o)
+	status, err := c.roundTrip(ctx)
+	switch {
+	case errors.Is(err, errNotSent):
+		return targets.Reply{Outcome: targets.Error, Err: err}
+	case err != nil:
+		return targets.Reply{Outcome: targets.Unknown, Err: err}
+	}
+	return classify(status, c.body)
+}
+
+// errNotSent marks a request that never left: no connection.
+var errNotSent = errors.New("http: not sent")
+
+// roundTrip sends c.out and reads the answer into c.body. An error
+// wrapping errNotSent means nothing was sent; any other, that the answer
+// did not come.
+func (c *client) roundTrip(ctx context.Context) (int, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	if !hasDeadline {
 		// No timeout: only ctx's end can stop the wait, so watch it (this
@@ -77,20 +95,19 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 		stop := context.AfterFunc(ctx, c.interrupt)
 		defer stop()
 	}
-	c.request(o)
 	for try := 0; ; try++ {
 		fresh := c.conn == nil
 		if fresh {
 			if err := c.dial(deadline); err != nil {
-				return targets.Reply{Outcome: targets.Error, Err: err}
+				return 0, err
 			}
 		}
 		if err := c.conn.SetDeadline(deadline); err != nil {
 			c.drop()
-			return targets.Reply{Outcome: targets.Error, Err: fmt.Errorf("http: %w", err)}
+			return 0, fmt.Errorf("%w: %w", errNotSent, err)
 		}
 		if c.interrupted.Load() {
-			return targets.Reply{Outcome: targets.Unknown, Err: errInterrupted}
+			return 0, errInterrupted
 		}
 		n, err := c.conn.Write(c.out)
 		if err != nil {
@@ -99,9 +116,9 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 				continue // the idle connection was gone: nothing was sent
 			}
 			if n == 0 {
-				return targets.Reply{Outcome: targets.Error, Err: fmt.Errorf("http: not sent: %w", err)}
+				return 0, fmt.Errorf("%w: %w", errNotSent, err)
 			}
-			return c.unknown(ctx, err)
+			return 0, c.unknown(ctx, err)
 		}
 		status, keep, err := c.readAnswer()
 		if err != nil {
@@ -112,24 +129,52 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 			if errors.Is(err, errNoAnswer) && !fresh && try == 0 {
 				continue
 			}
-			return c.unknown(ctx, err)
+			return 0, c.unknown(ctx, err)
 		}
 		c.reused = true
 		if !keep {
 			c.drop()
 		}
-		return classify(status, c.body)
+		return status, nil
 	}
 }
 
-// unknown is the reply of an attempt sent whose answer did not come.
-func (c *client) unknown(ctx context.Context, err error) targets.Reply {
+// readClient is a client of a service that offers the read capability:
+// a buyer's "my orders" (targets.Reader).
+type readClient struct{ *client }
+
+var _ targets.Reader = readClient{}
+
+// Shows asks the service's read side whether it shows order id: GET
+// /stampede/v1/read/orders/{id}, answered {"shows": true|false}.
+func (c readClient) Shows(ctx context.Context, id targets.OrderID) (bool, error) {
+	r := append(c.out[:0], "GET "...)
+	r = append(r, c.b.prefix...)
+	r = append(r, PathReadOrders...)
+	r = strconv.AppendUint(r, uint64(id), 10)
+	r = append(r, " HTTP/1.1\r\nHost: "...)
+	r = append(r, c.b.header...)
+	r = append(r, "\r\nStampede-Capabilities: read\r\n\r\n"...)
+	c.out = r
+	status, err := c.roundTrip(ctx)
+	if err != nil {
+		return false, err
+	}
+	f, ok := scanObject(c.body)
+	if status != 200 || !ok || (f.shows != "true" && f.shows != "false") {
+		return false, fmt.Errorf("http: read: status %d, not {\"shows\": true|false}: %s", status, excerpt(c.body))
+	}
+	return f.shows == "true", nil
+}
+
+// unknown is the error of a request sent whose answer did not come.
+func (c *client) unknown(ctx context.Context, err error) error {
 	if c.interrupted.Load() {
 		err = errInterrupted
 	} else if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return targets.Reply{Outcome: targets.Unknown, Err: err}
+	return err
 }
 
 // request formats o's request into c.out.
@@ -163,7 +208,7 @@ func (c *client) dial(deadline time.Time) error {
 	d := net.Dialer{Timeout: dialTimeout, Deadline: deadline}
 	conn, err := d.Dial("tcp", c.b.host)
 	if err != nil {
-		return fmt.Errorf("http: not sent: %w", err)
+		return fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
@@ -420,7 +465,7 @@ func withReason(err error, reason []byte) error {
 // (escapes left as they are), and applied's literal.
 type fields struct {
 	outcome, reason []byte
-	applied         string
+	applied, shows  string
 }
 
 // scanObject reads the top-level members of a JSON object without
@@ -466,6 +511,13 @@ func scanObject(b []byte) (f fields, ok bool) {
 				f.applied = "false"
 			case "true":
 				f.applied = "true"
+			}
+		case "shows":
+			switch string(v) {
+			case "false":
+				f.shows = "false"
+			case "true":
+				f.shows = "true"
 			}
 		}
 		s.space()

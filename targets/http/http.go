@@ -21,6 +21,7 @@ import (
 	"mime"
 	nethttp "net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,13 @@ const (
 	PathReset = "/stampede/v1/reset"
 	PathBuy   = "/stampede/v1/buy"
 	PathAudit = "/stampede/v1/audit"
+	// PathReadOrders, followed by an order id, is the read capability's
+	// "my orders": GET, answered {"shows": true|false}.
+	PathReadOrders = "/stampede/v1/read/orders/"
 )
+
+// CapabilityRead is the optional capability of a read side.
+const CapabilityRead = "read"
 
 // Bounds of the control requests. The audit is bounded by the run's audit
 // timeout instead (its context).
@@ -322,7 +329,11 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 // on its first buy. When ctx ends (the run is interrupted), a buy waiting
 // for its answer ends at once, unknown.
 func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
-	return newClient(ctx, t.b), nil
+	c := newClient(ctx, t.b)
+	if t.info != nil && slices.Contains(t.info.Capabilities, CapabilityRead) {
+		return readClient{c}, nil
+	}
+	return c, nil
 }
 
 // Close closes the control connections and any audit still being read.

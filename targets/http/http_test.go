@@ -386,3 +386,22 @@ func TestProbe(t *testing.T) {
 		}
 	}
 }
+
+// A service that offers the read capability is read after each confirmed
+// buy: one whose read side lags shows violations and the lag; one without
+// it has no read figures.
+func TestReadCapability(t *testing.T) {
+	sc := designtest.Scenario(t, "checkout-page")
+	sc.Demand.Buyers, sc.Arrivals.Rate = 3000, 1500
+	at := designtest.Run(t, "http", sc, "http.url="+newService(t, &service{read: true}))
+	if rw := at.ReadYourWrites; rw == nil || rw.Reads == 0 || rw.Violations != 0 || rw.LagUS.Max != 0 {
+		t.Errorf("read side at once: %+v; want reads, no violation, lag 0", rw)
+	}
+	late := designtest.Run(t, "http", sc, "http.url="+newService(t, &service{read: true, readLag: 20 * time.Millisecond}))
+	if rw := late.ReadYourWrites; rw == nil || rw.Violations != rw.Reads || rw.Reads == 0 || rw.LagUS.P50 < 20_000 || rw.NeverVisible != 0 {
+		t.Errorf("read side 20ms behind: %+v; want every read a violation, lag from 20ms", rw)
+	}
+	if none := designtest.Run(t, "http", sc, "http.url="+newService(t, &service{})); none.ReadYourWrites != nil {
+		t.Errorf("no read capability: %+v, want no read figures", none.ReadYourWrites)
+	}
+}

@@ -32,6 +32,11 @@ type service struct {
 	audit     func(w nethttp.ResponseWriter) bool // writes the audit instead, if it returns true
 	noReset   bool
 	buys      int
+	// read offers the read capability: an order shows readLag after its
+	// sale.
+	read    bool
+	readLag time.Duration
+	soldAt  map[uint64]time.Time
 }
 
 func newService(t testing.TB, s *service) string {
@@ -46,6 +51,9 @@ func newService(t testing.TB, s *service) string {
 		reset := "true"
 		if s.noReset {
 			reset = `false, "stock": {"products": 2, "capacity": 10}`
+		}
+		if s.read {
+			reset += `, "capabilities": ["read"]`
 		}
 		fmt.Fprintf(w, `{"protocol": "stampede/http/v1", "design": "test-service", "consistency": "a mutex", "durability": "memory only", "backend": "Go maps", "settings": {"racy": "%v"}, "reset": %s}`, s.racy, reset)
 	})
@@ -64,7 +72,7 @@ func newService(t testing.TB, s *service) string {
 		for i := range s.stock {
 			s.stock[i] = st.Capacity
 		}
-		s.applied, s.outcome = map[uint64]int32{}, map[uint64]string{}
+		s.applied, s.outcome, s.soldAt = map[uint64]int32{}, map[uint64]string{}, map[uint64]time.Time{}
 		s.mu.Unlock()
 		w.WriteHeader(nethttp.StatusNoContent)
 	})
@@ -95,6 +103,15 @@ func newService(t testing.TB, s *service) string {
 		out := s.buy(o.Order, o.Product, o.Quantity)
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"outcome": %q}`, out)
+	})
+	mux.HandleFunc("GET /stampede/v1/read/orders/{id}", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		var id uint64
+		fmt.Sscan(r.PathValue("id"), &id)
+		s.mu.Lock()
+		at, ok := s.soldAt[id]
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"shows": %v}`, ok && time.Since(at) >= s.readLag)
 	})
 	mux.HandleFunc("GET /stampede/v1/audit", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
@@ -157,6 +174,7 @@ func (s *service) buy(id uint64, p int, q int64) string {
 	}
 	s.sold[p] += q
 	s.applied[id]++
+	s.soldAt[id] = time.Now()
 	s.outcome[id] = "confirmed"
 	s.mu.Unlock()
 	return "confirmed"

@@ -231,6 +231,34 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	return targets.Reply{Outcome: out}
 }
 
+// The reference designs' read side is their store: a confirmed order
+// shows at once.
+var _ targets.Reader = (*client)(nil)
+
+// Shows reports whether order id is among the sales (the buyer's "my
+// orders"). memory-racy looks through its log of sales.
+func (c *client) Shows(_ context.Context, id targets.OrderID) (bool, error) {
+	for i := range c.t.products {
+		p := &c.t.products[i]
+		if c.t.racy {
+			p.logMu.Lock()
+			found := slices.Contains(p.log, id)
+			p.logMu.Unlock()
+			if found {
+				return true, nil
+			}
+			continue
+		}
+		p.mu.Lock()
+		_, found := p.confirmed[id]
+		p.mu.Unlock()
+		if found {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // travel waits d, or until deadline if that comes first, and reports
 // whether the full d passed in time.
 func travel(deadline time.Time, d time.Duration) bool {

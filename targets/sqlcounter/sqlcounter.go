@@ -137,7 +137,12 @@ WHERE order_id = $1 AND outcome IS NULL`
 	sqlTake    = `UPDATE stock SET remaining = remaining - $2 WHERE product = $1`
 	stmtDecide = "decide"
 	sqlDecide  = `UPDATE orders SET outcome = $2 WHERE order_id = $1`
-	stmtNoIdem = "noidem"
+	// shows: the buyer's "my orders", read from the tables sales write.
+	stmtShows      = "shows"
+	sqlShows       = `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1 AND outcome = 'c')`
+	stmtShowsNoIdm = "shows_noidem"
+	sqlShowsNoIdem = `SELECT EXISTS (SELECT 1 FROM applied WHERE order_id = $1)`
+	stmtNoIdem     = "noidem"
 )
 
 var (
@@ -182,6 +187,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	db.Statements = map[string]string{
 		stmtClaim: sqlClaim, stmtSell: sqlSell, stmtOutcome: sqlOutcome,
 		stmtLock: sqlLock, stmtTake: sqlTake, stmtDecide: sqlDecide, stmtNoIdem: positional(NoIdemSQL),
+		stmtShows: sqlShows, stmtShowsNoIdm: sqlShowsNoIdem,
 	}
 	return db.Exec(ctx, schemaSQL,
 		fmt.Sprintf("INSERT INTO stock SELECT g, %d, %d FROM generate_series(0, %d) g", s.Capacity, s.Capacity, s.Products-1))
@@ -266,6 +272,26 @@ func (t *Target) Close() error {
 type client struct {
 	*postgres.Conn
 	t *Target
+}
+
+// The SQL designs' read side is their system of record: a confirmed
+// order shows at once.
+var _ targets.Reader = (*client)(nil)
+
+// Shows reads the buyer's orders: the order is there once confirmed.
+func (c *client) Shows(ctx context.Context, id targets.OrderID) (bool, error) {
+	conn, err := c.Get(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Put()
+	stmt := stmtShows
+	if c.t.v == noIdem {
+		stmt = stmtShowsNoIdm
+	}
+	var shows bool
+	err = conn.QueryRow(ctx, stmt, int64(id)).Scan(&shows)
+	return shows, err
 }
 
 // errUndecided is the Err of a reply whose order was claimed by a twin
