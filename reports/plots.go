@@ -52,9 +52,11 @@ func Figures(res *results.Results) (figs []Figure, err error) {
 	if len(runs) == 0 {
 		return nil, nil // no design completed: nothing to draw
 	}
-	for _, build := range []func([]*results.TargetRun) (layout, error){
-		latencyPlot, timelinePlot, correctnessPlot, outcomePlot,
-	} {
+	builders := []func([]*results.TargetRun) (layout, error){latencyPlot, timelinePlot, correctnessPlot, outcomePlot}
+	if readsAfterBuy(res) {
+		builders = append(builders, visibilityPlot)
+	}
+	for _, build := range builders {
 		l, err := build(runs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", l.name, err)
@@ -623,6 +625,63 @@ func latencyPlot(runs []*results.TargetRun) (layout, error) {
 	l.grid = [][]*plot.Plot{{resp, svc}}
 	l.legend, l.legendW = legend, legendWidth(legend, names)
 	l.height = max(5.2*vg.Inch, vg.Length(len(names))*vg.Points(11)+vg.Points(60)) // room for the legend
+	return l, nil
+}
+
+// visibilityPlot draws each design's visibility lag by percentile, side by
+// side: how long after a confirmation the buyer's next page showed the
+// order. An order shown at once has a lag of 0, drawn on the axis floor.
+func visibilityPlot(runs []*results.TargetRun) (layout, error) {
+	l := layout{name: "visibility", title: "Read your own writes: visibility lag by percentile"}
+	p := newPlot()
+	p.Title.Text = "from the confirmation until the buyer's read shows the order (0 on the floor)"
+	legend := newLegend()
+	var names []string
+	lo, hi, right := math.Inf(1), math.Inf(-1), 0.0
+	for i, r := range runs {
+		if r.ReadYourWrites == nil {
+			continue
+		}
+		h, err := decode(r.Histograms.VisibilityLag)
+		if err != nil {
+			return l, fmt.Errorf("%s visibility histogram: %w", r.Target, err)
+		}
+		xys := percentileLine(h)
+		if len(xys) == 0 {
+			continue
+		}
+		st := styleOf(i)
+		line, err := newLine(xys, st.line(vg.Points(1.3)))
+		if err != nil {
+			return l, err
+		}
+		marks, err := plotter.NewScatter(markers(xys, i))
+		if err != nil {
+			return l, err
+		}
+		marks.GlyphStyle = st.marker()
+		p.Add(line, marks)
+		legend.Add(r.Target, line, marks)
+		names = append(names, r.Target)
+		l.series = append(l.series, r.Target+" visibility lag")
+		for _, xy := range xys {
+			lo, hi, right = math.Min(lo, xy.Y), math.Max(hi, xy.Y), math.Max(right, xy.X)
+		}
+	}
+	if len(names) == 0 {
+		lo, hi = floorUS, 10*floorUS
+	}
+	lo, hi = decades(lo, hi)
+	p.Add(gridLines())
+	p.X.Label.Text = "percentile"
+	p.X.Tick.Marker = ninesTicks{}
+	p.X.Min, p.X.Max = 0, math.Max(right, 1)
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = durationTicks{}
+	p.Y.Min, p.Y.Max = lo, hi
+	l.grid = [][]*plot.Plot{{p}}
+	l.legend, l.legendW = legend, legendWidth(legend, names)
+	l.height = max(4.5*vg.Inch, vg.Length(len(names))*vg.Points(11)+vg.Points(60))
 	return l, nil
 }
 

@@ -617,3 +617,40 @@ func TestFiguresAnyNumberOfDesigns(t *testing.T) {
 		t.Fatalf("all zero: %d figures, %v", len(figs), err)
 	}
 }
+
+// A run whose buyers read after buying gets a read-your-own-writes table
+// in the summary and the report, and the visibility plot; a design
+// without a read side says so.
+func TestReadYourWritesReport(t *testing.T) {
+	res := fixture()
+	if figs, _ := Figures(res); slices.ContainsFunc(figs, func(f Figure) bool { return f.Name == "visibility" }) {
+		t.Error("a visibility plot on a run whose buyers did not read")
+	}
+	res.Scenario.Client.ReadAfterBuy = true
+	lag := hdrhistogram.New(1, 100_000_000, 3)
+	for i := int64(1); i <= 1000; i++ {
+		lag.RecordValue(i * 100)
+	}
+	enc, _ := results.EncodeHistogram(lag)
+	res.Runs[0].ReadYourWrites = &results.ReadYourWrites{Reads: 1000, Violations: 990, ViolationRate: 0.99,
+		LagUS: results.Summarize(lag)}
+	res.Runs[0].Histograms.VisibilityLag = enc
+	var text bytes.Buffer
+	if err := Summary(&text, res); err != nil {
+		t.Fatal(err)
+	}
+	if s := text.String(); !strings.Contains(s, "RYW violations") || !strings.Contains(s, "990") || !strings.Contains(s, "no read side") {
+		t.Errorf("summary lacks the read-your-own-writes table:\n%s", s)
+	}
+	figs, err := Figures(res)
+	if err != nil || !slices.ContainsFunc(figs, func(f Figure) bool { return f.Name == "visibility" }) {
+		t.Fatalf("figures: %v; want a visibility plot", err)
+	}
+	var page bytes.Buffer
+	if err := HTML(&page, res, figs); err != nil {
+		t.Fatal(err)
+	}
+	if s := page.String(); !strings.Contains(s, "Read your own writes") || !strings.Contains(s, ">990<") || !strings.Contains(s, "no read side") {
+		t.Error("index.html lacks the read-your-own-writes table")
+	}
+}
