@@ -84,6 +84,21 @@ type Reply struct {
 	// Conflicts counts optimistic conflicts the design met and retried
 	// internally while serving this attempt.
 	Conflicts int32
+	// Accepted is set by a design that answers in two phases (a queue
+	// design: the order is accepted at once, decided later): how long
+	// after the attempt was sent it was accepted. Outcome is then the
+	// final answer, which Buy waits for until the attempt's deadline; an
+	// attempt accepted but not decided by then is Unknown, with Accepted
+	// set. 0 means never accepted, or a design of one phase.
+	Accepted time.Duration
+}
+
+// LateAnswers is a Target of two phases that counts final answers that
+// came after their buyer had given up (the attempt's deadline passed):
+// never lost, counted apart. The engine reads it after the run.
+type LateAnswers interface {
+	Target
+	LateAnswers() int64
 }
 
 // Stock is the inventory a run starts with: Products products, each with
