@@ -86,9 +86,24 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		res.Generator.LagUS = results.Summarize(lag)
 		res.Histograms.Lag, errLag = results.EncodeHistogram(lag)
 	}
+	var accepted *hdrhistogram.Histogram
+	for _, w := range workers {
+		if w.rec.accepted != nil {
+			if accepted == nil {
+				accepted = newHist(highest)
+			}
+			res.Generator.Clamped += accepted.Merge(w.rec.accepted)
+		}
+	}
+	var errAcc error
+	if accepted != nil {
+		a := results.Summarize(accepted)
+		res.AcceptedUS = &a
+		res.Histograms.Accepted, errAcc = results.EncodeHistogram(accepted)
+	}
 	var errVis error
 	res.ReadYourWrites, res.Histograms.VisibilityLag, errVis = readYourWrites(workers, reader, highest)
-	if err := errors.Join(errResp, errSvc, errLag, errVis); err != nil {
+	if err := errors.Join(errResp, errSvc, errLag, errVis, errAcc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	res.Orders.Scheduled = int64(plan.Submissions())

@@ -89,7 +89,7 @@ func (w *worker) readAfter(id targets.OrderID, confirmed int64) {
 // Bounds of the reader's backoff between two reads of an order.
 const (
 	firstReread = time.Millisecond
-	maxReread   = 50 * time.Millisecond
+	maxReread   = 10 * time.Millisecond
 )
 
 // reader reads stale orders again until they show, from its own client,

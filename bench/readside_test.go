@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +97,49 @@ func TestReadYourWrites(t *testing.T) {
 		return targets.Reply{Outcome: targets.Confirmed}
 	}), time.Second); none != nil {
 		t.Errorf("a design without a read side: %+v, want no figures", none)
+	}
+}
+
+// twoPhase is a design that accepts each order at once and decides it
+// decide later: its replies carry Accepted, and it counts late answers.
+type twoPhase struct {
+	*funcTarget
+	late atomic.Int64
+}
+
+func (t *twoPhase) LateAnswers() int64 { return t.late.Load() }
+
+// A design of two phases: the time to accepted and the time to the final
+// answer are both recorded from the click, the first well below the
+// second; late final answers are reported as the design counted them.
+func TestTwoPhaseAnswers(t *testing.T) {
+	const accept, decide = 2 * time.Millisecond, 30 * time.Millisecond
+	tgt := &twoPhase{}
+	tgt.funcTarget = newFuncTarget(func(ctx context.Context, o targets.Order) targets.Reply {
+		time.Sleep(decide)
+		return targets.Reply{Outcome: targets.Confirmed, Accepted: accept}
+	})
+	tgt.late.Store(3)
+	sc := testScenario(200, 500*time.Millisecond, 16) // 100 buyers
+	sc.Client.Timeout = scenario.Duration(time.Second)
+	res, err := Run(context.Background(), "queue", tgt, scenario.NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := res.AcceptedUS
+	if a == nil || a.Count != 100 || res.Histograms.Accepted == "" {
+		t.Fatalf("accepted %+v, histogram %q: want 100 submissions accepted", a, res.Histograms.Accepted)
+	}
+	if a.P50 < 2_000 || a.P99 >= res.LatencyUS.P50 || res.LatencyUS.P50 < 30_000 {
+		t.Errorf("accepted p50 %dus p99 %dus, final p50 %dus: want accepted from 2ms, below the final answer's 30ms", a.P50, a.P99, res.LatencyUS.P50)
+	}
+	if res.Orders.LateAnswers != 3 {
+		t.Errorf("late answers %d, want the design's 3", res.Orders.LateAnswers)
+	}
+	one, err := Run(context.Background(), "one", newFuncTarget(func(context.Context, targets.Order) targets.Reply {
+		return targets.Reply{Outcome: targets.Confirmed}
+	}), scenario.NewPlan(sc), Options{})
+	if err != nil || one.AcceptedUS != nil || one.Histograms.Accepted != "" {
+		t.Errorf("a design of one phase: %v, accepted %+v; want no accepted figures", err, one.AcceptedUS)
 	}
 }

@@ -74,11 +74,14 @@ type second struct {
 // recorder is one worker's measurements. Only its worker writes it during
 // the run; it is read after the run, and its atomic fields by the monitor.
 type recorder struct {
-	resp    [numFinals]*hdrhistogram.Histogram // response time by final result; nil until it occurs
-	svc     *hdrhistogram.Histogram            // service time of every attempt
-	lag     *hdrhistogram.Histogram            // open loop: send lag of each submission; nil in closed loop
-	highest int64                              // the histograms' top, µs
-	clamped int64                              // values above highest, recorded as highest
+	resp [numFinals]*hdrhistogram.Histogram // response time by final result; nil until it occurs
+	svc  *hdrhistogram.Histogram            // service time of every attempt
+	lag  *hdrhistogram.Histogram            // open loop: send lag of each submission; nil in closed loop
+	// accepted holds, for a design of two phases, each submission's time
+	// from its intended start to its first "accepted"; nil until one is.
+	accepted *hdrhistogram.Histogram
+	highest  int64 // the histograms' top, µs
+	clamped  int64 // values above highest, recorded as highest
 
 	outcomes    [targets.NumOutcomes]int64
 	attempts    int64
@@ -164,6 +167,15 @@ func (r *recorder) attempt(o targets.Outcome, qty int64, firstConfirm bool, sent
 		sl.sold += qty
 		r.liveSold.Add(qty)
 	}
+}
+
+// accept records that a submission was accepted at (ns since the start),
+// intended at intended.
+func (r *recorder) accept(intended, at int64) {
+	if r.accepted == nil { // the worker's first: once, not per order
+		r.accepted = newHist(r.highest)
+	}
+	_ = r.accepted.RecordValue(r.clamp((at - intended) / 1e3))
 }
 
 // response records a submission's response time, from its intended start

@@ -143,6 +143,7 @@ func (w *worker) submit(idx uint32, intended, now int64) {
 	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1}
 	due := intended
 	var confirmed bool // this submission made the order's first confirmation
+	accepted := false  // an attempt of this submission was accepted (two phases)
 	for {
 		deadline := int64(math.MaxInt64)
 		if r.timeout > 0 {
@@ -163,6 +164,10 @@ func (w *worker) submit(idx uint32, intended, now int64) {
 			rep := w.buy(o, dl)
 			end = r.since()
 			final = int(rep.Outcome)
+			if rep.Accepted > 0 && !accepted {
+				accepted = true
+				w.rec.accept(intended, now+int64(rep.Accepted))
+			}
 			var first bool // the order's first confirmation: its tickets count as sold
 			switch rep.Outcome {
 			case targets.Confirmed:
@@ -478,6 +483,9 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	res.StartedAt = started
 	if res.Checks, err = check(stock, plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
+	}
+	if la, ok := t.(targets.LateAnswers); ok {
+		res.Orders.LateAnswers = la.LateAnswers()
 	}
 	res.Interrupted = ctx.Err() != nil
 	return res, nil

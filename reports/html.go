@@ -204,6 +204,12 @@ every response time: below it a figure measures the generator, not the design{{e
 <td class="{{.DupClass}}">{{.Checks.DuplicatedOrders}}</td><td>{{printf "%.4f" .Checks.DuplicateRate}}</td><td class="{{.LostClass}}">{{.Checks.Lost}}</td>
 <td class="{{.PhantomClass}}">{{.Checks.Phantom}}</td><td class="{{.ContradictedClass}}">{{.Checks.Contradicted}}</td><td>{{.Checks.Apologies}}</td><td>{{.Checks.Unresolved}}</td></tr>
 {{end}}{{end}}</table>
+{{if .TwoPhases}}<h2>Accepted, then decided</h2>
+<p class="note">Designs that answer in two phases accept an order at once and decide it later. Both times run from the buyer's click; a final answer that came after the buyer gave up is a late answer, counted, never lost.</p>
+<table>
+<tr><th>design</th><th>accepted p50</th><th>accepted p99</th><th>final p50</th><th>final p99</th><th>late answers</th></tr>
+{{range .Rows}}{{if not .Error}}{{if .AcceptedUS}}<tr><td>{{.Target}}</td><td>{{us .AcceptedUS.P50}}</td><td>{{us .AcceptedUS.P99}}</td><td>{{.P50}}</td><td>{{.P99}}</td><td>{{.Orders.LateAnswers}}</td></tr>
+{{end}}{{end}}{{end}}</table>{{end}}
 {{if .Reads}}<h2>Read your own writes</h2>
 <p class="note">Each buyer confirmed read their orders at once, as the next page does. A violation is a read that did not show the order; the visibility lag runs from the confirmation until a read showed it (0 when the first read did).</p>
 <table>
@@ -283,13 +289,14 @@ func HTML(w io.Writer, res *results.Results, figs []Figure) error {
 		floorText = FormatUS(floor) + " (" + floorOf + ")"
 	}
 	return page.Execute(w, struct {
-		Res     *results.Results
-		Verdict string
-		Rows    []htmlRow
-		NotRun  []string
-		Notes   []string
-		Floor   string
-		Figs    []htmlFig
-		Reads   bool
-	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res)})
+		Res       *results.Results
+		Verdict   string
+		Rows      []htmlRow
+		NotRun    []string
+		Notes     []string
+		Floor     string
+		Figs      []htmlFig
+		Reads     bool
+		TwoPhases bool
+	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res), twoPhases(res)})
 }

@@ -587,6 +587,27 @@ func latencyPlot(runs []*results.TargetRun) (layout, error) {
 			}
 			l.series = append(l.series, r.Target+" "+k.name)
 		}
+		if r.Histograms.Accepted != "" { // a design of two phases: its time to accepted, dashed
+			h, err := decode(r.Histograms.Accepted)
+			if err != nil {
+				return l, fmt.Errorf("%s accepted histogram: %w", r.Target, err)
+			}
+			if xys := percentileLine(h); len(xys) > 0 {
+				sty := st.line(vg.Points(1.1))
+				sty.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+				line, err := newLine(xys, sty)
+				if err != nil {
+					return l, err
+				}
+				resp.Add(line)
+				legend.Add(r.Target+" accepted", line)
+				names = append(names, r.Target+" accepted")
+				l.series = append(l.series, r.Target+" accepted")
+				for _, xy := range xys {
+					lo, hi, right = math.Min(lo, xy.Y), math.Max(hi, xy.Y), math.Max(right, xy.X)
+				}
+			}
+		}
 		h, err := decode(r.Histograms.Lag) // empty in closed loop and in older results
 		if err != nil {
 			return l, fmt.Errorf("%s lag histogram: %w", r.Target, err)

@@ -654,3 +654,42 @@ func TestReadYourWritesReport(t *testing.T) {
 		t.Error("index.html lacks the read-your-own-writes table")
 	}
 }
+
+// A design of two phases gets its time to accepted beside its time to the
+// final answer: in the summary, the report and the latency plot.
+func TestTwoPhasesReport(t *testing.T) {
+	res := fixture()
+	var plain bytes.Buffer
+	Summary(&plain, res)
+	if strings.Contains(plain.String(), "accepted p99") {
+		t.Error("a two-phase table on a run of one-phase designs")
+	}
+	acc := hdrhistogram.New(1, 100_000_000, 3)
+	for i := int64(1); i <= 1000; i++ {
+		acc.RecordValue(i * 10)
+	}
+	res.Runs[1].AcceptedUS = &results.Latency{Count: 1000, P50: acc.ValueAtQuantile(50), P99: acc.ValueAtQuantile(99)}
+	res.Runs[1].Histograms.Accepted, _ = results.EncodeHistogram(acc)
+	res.Runs[1].Orders.LateAnswers = 7
+	var text bytes.Buffer
+	Summary(&text, res)
+	if s := text.String(); !strings.Contains(s, "accepted p99") || !strings.Contains(s, FormatUS(acc.ValueAtQuantile(99))) {
+		t.Errorf("summary lacks the two-phase table:\n%s", s)
+	}
+	figs, err := Figures(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page bytes.Buffer
+	if err := HTML(&page, res, figs); err != nil {
+		t.Fatal(err)
+	}
+	if s := page.String(); !strings.Contains(s, "Accepted, then decided") || !strings.Contains(s, "<td>7</td>") {
+		t.Error("index.html lacks the two-phase table")
+	}
+	if !slices.ContainsFunc(figs, func(f Figure) bool {
+		return f.Name == "latency" && slices.Contains(f.Series, res.Runs[1].Target+" accepted")
+	}) {
+		t.Error("the latency plot lacks the accepted line")
+	}
+}

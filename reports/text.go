@@ -19,6 +19,17 @@ func readsAfterBuy(res *results.Results) bool {
 	return res.Scenario != nil && res.Scenario.Client.ReadAfterBuy
 }
 
+// twoPhases reports whether a design of the run answered in two phases
+// (accepted, then final).
+func twoPhases(res *results.Results) bool {
+	for _, r := range okRuns(res) {
+		if r.AcceptedUS != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // FormatUS formats microseconds for people: 850µs, 12.3ms, 1.20s.
 func FormatUS(us int64) string {
 	d := time.Duration(us) * time.Microsecond
@@ -176,6 +187,19 @@ func Summary(w io.Writer, res *results.Results) error {
 			c.Sold, c.Capacity, c.Oversold, c.DuplicatedOrders, c.DuplicateRate, c.Lost, c.Phantom, c.Contradicted, c.Apologies)
 	}
 	tw.Flush()
+
+	if twoPhases(res) {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "target\taccepted p50\taccepted p99\tfinal p50\tfinal p99\tlate answers\t")
+		for _, r := range okRuns(res) {
+			if a := r.AcceptedUS; a != nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t\n", r.Target, FormatUS(a.P50), FormatUS(a.P99),
+					FormatUS(r.LatencyUS.P50), FormatUS(r.LatencyUS.P99), r.Orders.LateAnswers)
+			}
+		}
+		tw.Flush()
+	}
 
 	if readsAfterBuy(res) {
 		fmt.Fprintln(w)

@@ -77,6 +77,10 @@ type TargetRun struct {
 	// occurred are absent.
 	LatencyByOutcome map[string]Latency `json:"latency_by_outcome_us"`
 	ServiceUS        Latency            `json:"service_us"`
+	// AcceptedUS is set for a design that answers in two phases: each
+	// submission's time from its intended start to "accepted"; LatencyUS
+	// is then the time to the final answer.
+	AcceptedUS *Latency `json:"accepted_us,omitempty"`
 	Checks           Checks             `json:"checks"`
 	Generator        Generator          `json:"generator"`
 	// ReadYourWrites is set on a scenario whose buyers read after buying
@@ -113,6 +117,9 @@ type Orders struct {
 	Errors    int64 `json:"errors"`
 	Conflicts int64 `json:"conflicts"`
 	Retries   int64 `json:"retries"`
+	// LateAnswers counts final answers of a design of two phases that came
+	// after their buyer had given up: never lost, counted apart.
+	LateAnswers int64 `json:"late_answers,omitempty"`
 	// Submissions counts submissions (orders plus double-clicks) that
 	// ended: answered, or timed out after a send or in the queue.
 	Submissions int64 `json:"submissions"`
@@ -204,6 +211,8 @@ type Histograms struct {
 	Lag      string `json:"lag,omitempty"` // the generator's send lag (open loop)
 	// VisibilityLag is the read side's visibility lag (ReadYourWrites).
 	VisibilityLag string `json:"visibility_lag,omitempty"`
+	// Accepted is the time to "accepted" of a design of two phases.
+	Accepted string `json:"accepted,omitempty"`
 }
 
 // ReadYourWrites is what buyers saw when they read their orders right
