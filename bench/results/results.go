@@ -80,9 +80,9 @@ type TargetRun struct {
 	// AcceptedUS is set for a design that answers in two phases: each
 	// submission's time from its intended start to "accepted"; LatencyUS
 	// is then the time to the final answer.
-	AcceptedUS *Latency `json:"accepted_us,omitempty"`
-	Checks           Checks             `json:"checks"`
-	Generator        Generator          `json:"generator"`
+	AcceptedUS *Latency  `json:"accepted_us,omitempty"`
+	Checks     Checks    `json:"checks"`
+	Generator  Generator `json:"generator"`
 	// ReadYourWrites is set on a scenario whose buyers read after buying
 	// (client.read_after_buy), for a design with a read side.
 	ReadYourWrites *ReadYourWrites `json:"read_your_writes,omitempty"`
