@@ -11,10 +11,18 @@ import (
 	"github.com/stampede-bench/stampede/targets"
 )
 
-// Audit reads the whole stream (for jetstream-kv, every revision in the
-// bucket): units sold per product, and how many sales each order id has.
-// A read that a cluster's passing unavailability breaks starts again.
+// Audit stops the read model's projector, then reads the whole stream
+// (for jetstream-kv, every revision in the bucket): units sold per
+// product, and how many sales each order id has. A read that a cluster's
+// passing unavailability breaks starts again. The read model is not
+// audited (the stream is the system of record), but a projector that
+// stopped during the run fails the audit rather than leave a read side
+// that silently stopped.
 func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
+	t.rm.halt()
+	if err := t.rm.failure(); err != nil {
+		return targets.Audit{}, err
+	}
 	return audit(ctx, t.readAll)
 }
 

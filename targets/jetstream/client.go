@@ -17,6 +17,7 @@ type client struct {
 	js     natsjs.JetStream
 	stream natsjs.Stream
 	kv     natsjs.KeyValue
+	rm     *readModel // the target's read side
 	states []state
 	buf    []byte
 }

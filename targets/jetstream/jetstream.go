@@ -22,6 +22,10 @@
 //
 // Like the ledger designs, every variant spends jetstream.app_time (3ms)
 // between deciding a sale and publishing it: the application's own work.
+//
+// Every variant's client is a targets.Reader: buyers read their orders
+// from a read model that a consumer of the stream builds (readmodel.go),
+// so a confirmed order may not show at once.
 package jetstream
 
 import (
@@ -111,6 +115,7 @@ type Target struct {
 	initial    []state
 	stock      targets.Stock
 	version    string
+	rm         *readModel // the read side, started by Setup
 }
 
 func upperName(design string) string {
@@ -121,7 +126,7 @@ func upperName(design string) string {
 func (t *Target) Info() targets.Info {
 	info := targets.Info{Settings: map[string]string{
 		"replicas": strconv.Itoa(t.replicas), "app_time": t.appTime.String(), "stream": t.stream,
-		"duplicate_window": dupWindow.String(),
+		"duplicate_window": dupWindow.String(), "read_side": t.readSide(),
 	}}
 	switch t.v {
 	case noExpect:
@@ -178,9 +183,11 @@ func (t *Target) Info() targets.Info {
 	return info
 }
 
-// Setup connects, creates the stream (or bucket) afresh, and writes each
-// product's capacity.
+// Setup connects, creates the stream (or bucket) afresh, writes each
+// product's capacity, and starts the read model's projector.
 func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
+	t.rm.halt() // a projector of an earlier Setup
+	t.rm = nil
 	server, err := t.natsServer(ctx)
 	if err != nil {
 		return err
@@ -196,7 +203,10 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	}
 	t.initial = make([]state, s.Products)
 	if t.v == kv {
-		return t.setupKV(ctx, s)
+		if err := t.setupKV(ctx, s); err != nil {
+			return err
+		}
+		return t.startReadModel(ctx)
 	}
 	t.stream = "STAMPEDE_" + upperName(t.name)
 	t.prefix = "stampede." + t.name + ".p."
@@ -231,6 +241,17 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 			return fmt.Errorf("stock product %d: %w", p, err)
 		}
 	}
+	return t.startReadModel(ctx)
+}
+
+// startReadModel starts the projector of the design's stream (the
+// bucket's, for kv) from its first message.
+func (t *Target) startReadModel(ctx context.Context) error {
+	rm, err := startReadModel(ctx, t.url, t.name, t.stream)
+	if err != nil {
+		return err
+	}
+	t.rm = rm
 	return nil
 }
 
@@ -342,7 +363,7 @@ func (t *Target) NewClient(ctx context.Context, worker int) (targets.Client, err
 		nc.Close()
 		return nil, err
 	}
-	c := &client{t: t, nc: nc, js: js, states: append([]state(nil), t.initial...)}
+	c := &client{t: t, nc: nc, js: js, rm: t.rm, states: append([]state(nil), t.initial...)}
 	if t.v == kv {
 		if c.kv, err = js.KeyValue(ctx, t.bucket); err != nil {
 			nc.Close()
@@ -355,8 +376,10 @@ func (t *Target) NewClient(ctx context.Context, worker int) (targets.Client, err
 	return c, nil
 }
 
-// Close closes the target's connection.
+// Close stops the read model's projector and closes the target's
+// connection.
 func (t *Target) Close() error {
+	t.rm.halt()
 	if t.nc != nil {
 		t.nc.Close()
 	}
