@@ -40,6 +40,9 @@ type client struct {
 	out         []byte // the request being written
 	order       []byte // its body
 	body        []byte // the answer's body
+	// twoPhase: the service offers the two-phase capability; a buy may be
+	// accepted, and its final outcome is then asked for.
+	twoPhase bool
 }
 
 func newClient(ctx context.Context, b base) *client {
@@ -71,6 +74,7 @@ var (
 // answer is unknown.
 func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	c.request(o)
+	sent := time.Now()
 	status, err := c.roundTrip(ctx)
 	switch {
 	case errors.Is(err, errNotSent):
@@ -78,8 +82,54 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	case err != nil:
 		return targets.Reply{Outcome: targets.Unknown, Err: err}
 	}
+	if c.twoPhase && status == 202 {
+		if f, ok := scanObject(c.body); ok && string(f.outcome) == "accepted" {
+			return c.awaitFinal(ctx, o.ID, time.Since(sent))
+		}
+	}
 	return classify(status, c.body)
 }
+
+// Bounds of the wait between two asks for a final outcome.
+const (
+	firstAsk = time.Millisecond
+	maxAsk   = 10 * time.Millisecond
+)
+
+// awaitFinal asks for the final outcome of order id, accepted after
+// accepted, until it is decided or ctx's deadline passes (then unknown,
+// accepted all the same).
+func (c *client) awaitFinal(ctx context.Context, id targets.OrderID, accepted time.Duration) targets.Reply {
+	r := append(c.out[:0], "GET "...)
+	r = append(r, c.b.prefix...)
+	r = append(r, PathTwoPhaseOrders...)
+	r = strconv.AppendUint(r, uint64(id), 10)
+	r = append(r, " HTTP/1.1\r\nHost: "...)
+	r = append(r, c.b.header...)
+	r = append(r, "\r\nStampede-Capabilities: two-phase\r\n\r\n"...)
+	c.out = r
+	for gap := firstAsk; ; gap = min(2*gap, maxAsk) {
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < gap {
+			time.Sleep(max(time.Until(d), 0))
+			return targets.Reply{Outcome: targets.Unknown, Err: errUndecided, Accepted: accepted}
+		}
+		time.Sleep(gap)
+		status, err := c.roundTrip(ctx)
+		if err != nil {
+			return targets.Reply{Outcome: targets.Unknown, Err: err, Accepted: accepted}
+		}
+		if f, ok := scanObject(c.body); status == 200 && ok && string(f.outcome) == "pending" {
+			continue
+		}
+		rep := classify(status, c.body)
+		rep.Accepted = accepted
+		return rep
+	}
+}
+
+// errUndecided is the Err of an order accepted and not decided before its
+// buyer gave up.
+var errUndecided = errors.New("http: accepted, not decided before the deadline")
 
 // errNotSent marks a request that never left: no connection.
 var errNotSent = errors.New("http: not sent")
@@ -195,6 +245,9 @@ func (c *client) request(o targets.Order) {
 	r = append(r, PathBuy...)
 	r = append(r, " HTTP/1.1\r\nHost: "...)
 	r = append(r, c.b.header...)
+	if c.twoPhase {
+		r = append(r, "\r\nStampede-Capabilities: two-phase"...)
+	}
 	r = append(r, "\r\nContent-Type: application/json\r\nIdempotency-Key: o-"...)
 	r = strconv.AppendUint(r, uint64(o.ID), 10)
 	r = append(r, "\r\nContent-Length: "...)

@@ -41,10 +41,17 @@ const (
 	// PathReadOrders, followed by an order id, is the read capability's
 	// "my orders": GET, answered {"shows": true|false}.
 	PathReadOrders = "/stampede/v1/read/orders/"
+	// PathTwoPhaseOrders, followed by an order id, is the two-phase
+	// capability's status of an accepted order: GET, answered
+	// {"outcome": "pending"} until decided, then as a buy is.
+	PathTwoPhaseOrders = "/stampede/v1/two-phase/orders/"
 )
 
-// CapabilityRead is the optional capability of a read side.
-const CapabilityRead = "read"
+// The optional capabilities this package uses when a service offers them.
+const (
+	CapabilityRead     = "read"
+	CapabilityTwoPhase = "two-phase"
+)
 
 // Bounds of the control requests. The audit is bounded by the run's audit
 // timeout instead (its context).
@@ -330,6 +337,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 // for its answer ends at once, unknown.
 func (t *Target) NewClient(ctx context.Context, _ int) (targets.Client, error) {
 	c := newClient(ctx, t.b)
+	c.twoPhase = t.info != nil && slices.Contains(t.info.Capabilities, CapabilityTwoPhase)
 	if t.info != nil && slices.Contains(t.info.Capabilities, CapabilityRead) {
 		return readClient{c}, nil
 	}

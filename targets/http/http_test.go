@@ -405,3 +405,23 @@ func TestReadCapability(t *testing.T) {
 		t.Errorf("no read capability: %+v, want no read figures", none.ReadYourWrites)
 	}
 }
+
+// A service that offers the two-phase capability accepts each order and
+// decides it later: stampede records the time to accepted beside the
+// time to the final answer, asks for the outcome until it is decided, and
+// audits as ever.
+func TestTwoPhaseCapability(t *testing.T) {
+	sc := crowd(t)
+	sc.Demand.Buyers = 3000
+	res := designtest.Run(t, "http", sc, "http.url="+newService(t, &service{twoPhase: true, decideAfter: 20 * time.Millisecond}))
+	a, k := res.AcceptedUS, res.Checks
+	if a == nil || a.Count == 0 || res.Histograms.Accepted == "" {
+		t.Fatalf("accepted %+v: want the time to accepted recorded", a)
+	}
+	if a.P50 >= res.LatencyUS.P50 || res.LatencyUS.P50 < 20_000 {
+		t.Errorf("accepted p50 %dus, final p50 %dus: want accepted at once and decided from 20ms", a.P50, res.LatencyUS.P50)
+	}
+	if k.Oversold != 0 || k.DuplicatedOrders != 0 || k.Lost != 0 || res.Orders.Confirmed == 0 {
+		t.Errorf("checks %+v, %d confirmed: want correct sales", k, res.Orders.Confirmed)
+	}
+}

@@ -37,6 +37,17 @@ type service struct {
 	read    bool
 	readLag time.Duration
 	soldAt  map[uint64]time.Time
+	// twoPhase offers the two-phase capability: a buy is accepted, and
+	// decided decideAfter later, when first asked after that.
+	twoPhase    bool
+	decideAfter time.Duration
+	pending     map[uint64]pendingOrder
+}
+
+type pendingOrder struct {
+	product int
+	qty     int64
+	at      time.Time
 }
 
 func newService(t testing.TB, s *service) string {
@@ -52,8 +63,11 @@ func newService(t testing.TB, s *service) string {
 		if s.noReset {
 			reset = `false, "stock": {"products": 2, "capacity": 10}`
 		}
-		if s.read {
+		switch {
+		case s.read:
 			reset += `, "capabilities": ["read"]`
+		case s.twoPhase:
+			reset += `, "capabilities": ["two-phase"]`
 		}
 		fmt.Fprintf(w, `{"protocol": "stampede/http/v1", "design": "test-service", "consistency": "a mutex", "durability": "memory only", "backend": "Go maps", "settings": {"racy": "%v"}, "reset": %s}`, s.racy, reset)
 	})
@@ -73,6 +87,7 @@ func newService(t testing.TB, s *service) string {
 			s.stock[i] = st.Capacity
 		}
 		s.applied, s.outcome, s.soldAt = map[uint64]int32{}, map[uint64]string{}, map[uint64]time.Time{}
+		s.pending = map[uint64]pendingOrder{}
 		s.mu.Unlock()
 		w.WriteHeader(nethttp.StatusNoContent)
 	})
@@ -100,9 +115,32 @@ func newService(t testing.TB, s *service) string {
 		if answer != nil && answer(w) {
 			return
 		}
-		out := s.buy(o.Order, o.Product, o.Quantity)
 		w.Header().Set("Content-Type", "application/json")
+		if s.twoPhase && r.Header.Get("Stampede-Capabilities") == "two-phase" {
+			s.mu.Lock()
+			if _, ok := s.pending[o.Order]; !ok {
+				s.pending[o.Order] = pendingOrder{o.Product, o.Quantity, time.Now()}
+			}
+			s.mu.Unlock()
+			w.WriteHeader(nethttp.StatusAccepted)
+			fmt.Fprint(w, `{"outcome": "accepted"}`)
+			return
+		}
+		out := s.buy(o.Order, o.Product, o.Quantity)
 		fmt.Fprintf(w, `{"outcome": %q}`, out)
+	})
+	mux.HandleFunc("GET /stampede/v1/two-phase/orders/{id}", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		var id uint64
+		fmt.Sscan(r.PathValue("id"), &id)
+		s.mu.Lock()
+		p, ok := s.pending[id]
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok || time.Since(p.at) < s.decideAfter {
+			fmt.Fprint(w, `{"outcome": "pending"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"outcome": %q}`, s.buy(id, p.product, p.qty)) // decided once; asked again, the same
 	})
 	mux.HandleFunc("GET /stampede/v1/read/orders/{id}", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		var id uint64
