@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	nethttp "net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 	"github.com/stampede-bench/stampede/targets/designtest"
+	"gopkg.in/yaml.v3"
 )
 
 func TestMain(m *testing.M) { designtest.Main(m) }
@@ -423,5 +425,29 @@ func TestTwoPhaseCapability(t *testing.T) {
 	}
 	if k.Oversold != 0 || k.DuplicatedOrders != 0 || k.Lost != 0 || res.Orders.Confirmed == 0 {
 		t.Errorf("checks %+v, %d confirmed: want correct sales", k, res.Orders.Confirmed)
+	}
+}
+
+// The machine-readable schema parses and names every request this package
+// makes, so the protocol's two descriptions cannot drift apart.
+func TestSchemaNamesEveryRequest(t *testing.T) {
+	b, err := os.ReadFile("../../docs/protocol.openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI string         `yaml:"openapi"`
+		Paths   map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("protocol.openapi.yaml: %v", err)
+	}
+	for _, p := range []string{PathInfo, PathReset, PathBuy, PathAudit, PathReadOrders + "{order}", PathTwoPhaseOrders + "{order}"} {
+		if _, ok := doc.Paths[p]; !ok {
+			t.Errorf("the schema lacks %s", p)
+		}
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("openapi %q, want 3.x", doc.OpenAPI)
 	}
 }
