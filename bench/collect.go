@@ -47,6 +47,7 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		o.Expired += rec.expired
 		o.QueuedAtEnd += rec.queuedAtEnd
 		o.NotDue += rec.notDue
+		o.LateRetries += rec.lateRetries
 		o.Attempts += rec.attempts
 		o.Confirmed += rec.outcomes[targets.Confirmed]
 		o.SoldOut += rec.outcomes[targets.SoldOut]

@@ -94,6 +94,7 @@ type recorder struct {
 	expired     int64 // attempts whose timeout ran out before a sender took them
 	queuedAtEnd int64 // submissions due but unsent when the run ended
 	notDue      int64 // submissions scheduled after the run ended
+	lateRetries int64 // late retries sent
 
 	seconds []second
 	// errs holds the first few distinct messages of Error and Unknown

@@ -288,6 +288,9 @@ func (w *worker) openLoop() {
 			now = r.since()
 		}
 		idx, _ := r.plan.Submission(int(i))
+		if r.plan.LateRetry(int(i)) {
+			w.rec.lateRetries++
+		}
 		w.rec.send(at, now)
 		w.submit(idx, at, now)
 	}

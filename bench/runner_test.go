@@ -417,3 +417,22 @@ func TestMinimalScenariosRun(t *testing.T) {
 		t.Errorf("closed-loop file on memory: sold %d, want all 100 tickets", res.Checks.Sold)
 	}
 }
+
+// Late retries reach the design long after the first answer: an
+// idempotent design answers them with the original outcome and applies
+// nothing twice; one without idempotency sells them again, and the
+// checker says so.
+func TestLateRetries(t *testing.T) {
+	sc := mustBuiltin(t, "late-retry")
+	sc.Demand.Buyers, sc.Arrivals.Rate, sc.Arrivals.Duration = 300, 300, scenario.Duration(time.Second)
+	sc.Client.LateRetry.After = scenario.Duration(1500 * time.Millisecond)
+	mem := runTarget(t, context.Background(), "memory", sc)
+	o := mem.Orders
+	if o.LateRetries < 30 || o.Submissions != int64(sc.Demand.Buyers)+o.LateRetries || mem.Checks.DuplicatedOrders != 0 {
+		t.Errorf("memory: %d late retries, %d submissions, %d duplicated: want about 60 retries sent, none applied twice", o.LateRetries, o.Submissions, mem.Checks.DuplicatedOrders)
+	}
+	racy := runTarget(t, context.Background(), "memory-racy", sc)
+	if racy.Checks.DuplicatedOrders < racy.Orders.LateRetries/2 {
+		t.Errorf("memory-racy: %d duplicated of %d late retries: want most late retries applied again", racy.Checks.DuplicatedOrders, racy.Orders.LateRetries)
+	}
+}

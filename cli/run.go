@@ -137,6 +137,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := sc.Apply(scenario.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed}, set); err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
+	if err := scenarioOptions(sc, regs, cfgs, opts); err != nil {
+		return err
+	}
 	showProgress, err := wantProgress(*progress, stderr)
 	if err != nil {
 		return err
@@ -244,6 +247,39 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run: failed for %s (see the notes above)", strings.Join(failed, ", "))
 	}
 	return gate(stdout, written, baseline, parsedChecks)
+}
+
+// scenarioOptions gives the designs of the run the options their scenario
+// asks for (sc.Options), where the command line's -opt does not set them.
+// A pair for a design not in the run is left aside.
+func scenarioOptions(sc *scenario.Scenario, regs []targets.Registration, cfgs []targets.Config, opts []string) error {
+	user := map[string]bool{}
+	for _, o := range opts {
+		k, _, _ := strings.Cut(o, "=")
+		user[strings.TrimSpace(k)] = true
+	}
+	for _, pair := range sc.Options {
+		k, v, _ := strings.Cut(pair, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if user[k] {
+			continue
+		}
+		prefix, key, _ := strings.Cut(k, ".")
+		for i, r := range regs {
+			if r.OptionPrefix != prefix {
+				continue
+			}
+			j := slices.IndexFunc(r.Options, func(o targets.OptionSpec) bool { return o.Key == key })
+			if j < 0 {
+				return usagef("run: scenario %s: options: %s: %s takes no option %q", sc.Name, pair, r.Name, key)
+			}
+			if err := r.Options[j].Validate(v); err != nil {
+				return usagef("run: scenario %s: options: %s: %v", sc.Name, pair, err)
+			}
+			cfgs[i].Options[key] = v
+		}
+	}
+	return nil
 }
 
 // serviceName is what a -http NAME may be: it names the design in every

@@ -39,6 +39,9 @@ func (s OptionSpec) check() error {
 	return nil
 }
 
+// Validate checks v against the option's kind and says what is accepted.
+func (s OptionSpec) Validate(v string) error { return s.validate(v) }
+
 // validate checks v against the option's kind and says what is accepted.
 func (s OptionSpec) validate(v string) error {
 	switch s.Kind {

@@ -117,6 +117,9 @@ type Orders struct {
 	Errors    int64 `json:"errors"`
 	Conflicts int64 `json:"conflicts"`
 	Retries   int64 `json:"retries"`
+	// LateRetries counts the submissions that were late retries of an
+	// order answered long before (client.late_retry).
+	LateRetries int64 `json:"late_retries,omitempty"`
 	// LateAnswers counts final answers of a design of two phases that came
 	// after their buyer had given up: never lost, counted apart.
 	LateAnswers int64 `json:"late_answers,omitempty"`

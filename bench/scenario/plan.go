@@ -97,7 +97,10 @@ type Plan struct {
 	qmin, qspan int64
 }
 
-const dcBit = 1 << 31
+const (
+	dcBit   = 1 << 31 // a resubmission: a double-click, or a late retry
+	lateBit = 1 << 30 // a late retry
+)
 
 // Salts keep the pseudo-random streams of one order apart.
 const (
@@ -106,6 +109,7 @@ const (
 	saltClick   = 0x94d049bb133111eb
 	saltDelay   = 0xd6e8feb86659fd93
 	saltGap     = 0xa0761d6478bd642f
+	saltLate    = 0xe7037ed1a0b428db
 )
 
 // mix is splitmix64's finalizer: a fast, well-spread hash of x.
@@ -224,6 +228,17 @@ func (p *Plan) schedule() {
 				clicks = append(clicks, click{at[i] + delay, uint32(i) | dcBit})
 			}
 		}
+	}
+	// Late retries: the same order again, long after its answer (a
+	// partner who calls again a day later).
+	if lr := s.Client.LateRetry; lr.Share > 0 {
+		for i := range n {
+			if unit(p.rand(uint32(i), saltLate)) < lr.Share {
+				clicks = append(clicks, click{at[i] + int64(lr.After), uint32(i) | dcBit | lateBit})
+			}
+		}
+	}
+	if len(clicks) > 0 {
 		slices.SortFunc(clicks, func(a, b click) int { return cmp.Compare(a.at, b.at) })
 	}
 	if len(clicks) == 0 {
@@ -263,8 +278,11 @@ func (p *Plan) Submission(i int) (idx uint32, again bool) {
 	if p.sub == nil {
 		return uint32(i), false
 	}
-	return p.sub[i] &^ dcBit, p.sub[i]&dcBit != 0
+	return p.sub[i] &^ (dcBit | lateBit), p.sub[i]&dcBit != 0
 }
+
+// LateRetry reports whether submission i is a late retry.
+func (p *Plan) LateRetry(i int) bool { return p.sub != nil && p.sub[i]&lateBit != 0 }
 
 // At returns when open-loop submission i is due, in ns from the start.
 func (p *Plan) At(i int) int64 { return p.at[i] }

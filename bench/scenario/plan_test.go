@@ -217,3 +217,30 @@ func TestPlanGoldenFingerprint(t *testing.T) {
 		}
 	}
 }
+
+// Late retries: a share of the orders comes again, the same order, after
+// the scenario's delay; counted apart from the orders.
+func TestPlanLateRetries(t *testing.T) {
+	sc := mustBuiltin(t, "late-retry")
+	p := NewPlan(sc)
+	after := int64(sc.Client.LateRetry.After)
+	first := map[uint32]int64{}
+	late := 0
+	for i := range p.Submissions() {
+		idx, again := p.Submission(i)
+		if !p.LateRetry(i) {
+			if again {
+				t.Fatalf("submission %d: a resubmission that is not a late retry (the scenario has no double-clicks)", i)
+			}
+			first[idx] = p.At(i)
+			continue
+		}
+		late++
+		if at, ok := first[idx]; !ok || p.At(i)-at != after {
+			t.Errorf("late retry of order %d at %d, its first click at %d (%v): want %d later", idx, p.At(i), at, ok, after)
+		}
+	}
+	if p.Orders != sc.Demand.Buyers || late < sc.Demand.Buyers/10 || late > sc.Demand.Buyers*3/10 {
+		t.Errorf("%d orders, %d late retries: want %d orders and about a fifth of them again", p.Orders, late, sc.Demand.Buyers)
+	}
+}

@@ -101,6 +101,12 @@ type Scenario struct {
 	Arrivals    Arrivals `yaml:"arrivals" json:"arrivals"`
 	Client      Client   `yaml:"client" json:"client"`
 	Stop        Stop     `yaml:"stop" json:"stop"`
+	// Options are design options the scenario needs, as -opt pairs
+	// (prefix.key=value): the late-retry scenario shortens JetStream's
+	// duplicate window so that a run stays short. A pair whose prefix
+	// belongs to no design of the run is left aside; the command line's
+	// -opt wins over the scenario's.
+	Options []string `yaml:"options,omitempty" json:"options,omitempty"`
 }
 
 // Stock is what is on sale: Products products of Capacity units each.
@@ -198,6 +204,17 @@ type Client struct {
 	// show (the visibility lag).
 	ReadAfterBuy bool     `yaml:"read_after_buy" json:"read_after_buy,omitempty"`
 	ReadWait     Duration `yaml:"read_wait" json:"read_wait,omitempty"`
+	// LateRetry makes a share of buyers resubmit the same order id After
+	// their click, long after their answer (open loop only).
+	LateRetry LateRetry `yaml:"late_retry" json:"late_retry,omitzero"`
+}
+
+// LateRetry is a client behaviour: a share of buyers resubmit their order
+// long after it was answered, as the blog's partner who "can call us
+// multiple times with sometimes a 1-day delay".
+type LateRetry struct {
+	Share float64  `yaml:"share" json:"share,omitempty"`
+	After Duration `yaml:"after" json:"after,omitempty"`
 }
 
 // Stop is when a run ends, whichever comes first. Every run also ends when
@@ -291,6 +308,7 @@ func (s *Scenario) Validate() error {
 	}{{"arrivals.ramp", a.Ramp}, {"arrivals.hold", a.Hold}, {"arrivals.decay", a.Decay},
 		{"arrivals.duration", a.Duration}, {"arrivals.think", a.Think}, {"client.timeout", s.Client.Timeout},
 		{"client.backoff", s.Client.Backoff}, {"client.double_click_after", s.Client.DoubleClickAfter}, {"client.read_wait", s.Client.ReadWait},
+		{"client.late_retry.after", s.Client.LateRetry.After},
 		{"stop.duration", s.Stop.Duration}, {"stop.grace", s.Stop.Grace}} {
 		if f.v < 0 {
 			return invalid(f.name, "%s is below 0s (accepted: 0s to %s)", short(f.v.D()), short(maxRunLength))
@@ -365,6 +383,19 @@ func (s *Scenario) Validate() error {
 	}
 	if c.DoubleClick < 0 || c.DoubleClick > 1 {
 		return invalid("client.double_click", "must be a probability from 0 to 1 (got %g)", c.DoubleClick)
+	}
+	switch lr := c.LateRetry; {
+	case lr.Share < 0 || lr.Share > 1:
+		return invalid("client.late_retry.share", "must be a share from 0 to 1 (got %g)", lr.Share)
+	case lr.Share > 0 && lr.After <= 0:
+		return invalid("client.late_retry.after", "must be above 0s when share is above 0 (accepted: such as 30s)")
+	case lr.Share > 0 && s.Closed():
+		return invalid("client.late_retry", "applies to open-loop modes only (constant, ramp, spike), not closed")
+	}
+	for _, o := range s.Options {
+		if k, _, ok := strings.Cut(o, "="); !ok || !strings.Contains(k, ".") || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") {
+			return invalid("options", "%q is not prefix.key=value (accepted: such as jetstream.duplicate_window=2s)", o)
+		}
 	}
 	if s.Stop.Orders < 0 {
 		return invalid("stop.orders", "must be 0 or more (got %d)", s.Stop.Orders)
@@ -572,17 +603,24 @@ client:
   double_click_after: 0s  # ...at most this long after the first
   read_after_buy: false   # a buyer confirmed reads their orders at once (read-your-own-writes)
   read_wait:              # read_after_buy: how long an order not shown is read again (%[7]s)
+  late_retry:             # open loop: a share of buyers resubmit their order long after
+    share: 0              #   its answer (0: none)...
+    after: 0s             #   ...this long after their click
 stop:                     # a run also ends when its arrivals are spent
   duration: 0s            # cap; 0s: the arrivals plus time for the last replies
   orders: 0               # cap on submissions; 0: none
   sold_out: false         # end the run grace after the whole stock is sold out
   grace: 0s
+options: []               # design options the scenario needs, as -opt pairs (-opt wins)
 `, short(maxRunLength), defaultSeed, defaultZipfS, defaultHotShare, defaultWorkers, short(defaultTimeout), short(defaultReadWait))
 }
 
 // defaults gives the fields that set says the file left out their
 // defaults. Mode-dependent defaults apply only where the mode uses them.
 func (s *Scenario) defaults(source string, set func(field string) bool) {
+	if len(s.Options) == 0 {
+		s.Options = nil // options: [] is none
+	}
 	if s.Name == "" {
 		base := filepath.Base(source)
 		s.Name = strings.TrimSuffix(base, filepath.Ext(base))

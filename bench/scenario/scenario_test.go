@@ -98,7 +98,11 @@ func TestLoadScenario(t *testing.T) {
 		t.Fatalf("Load(steady) = %v, %v", s, err)
 	}
 	_, err := Load("no-such-thing")
-	if err == nil || !strings.Contains(err.Error(), "flash-crowd, hot-product, steady") {
+	var names []string
+	for _, b := range Builtins() {
+		names = append(names, b.Name)
+	}
+	if err == nil || !strings.Contains(err.Error(), strings.Join(names, ", ")) {
 		t.Errorf("unknown scenario: error %v does not list the built-in ones", err)
 	}
 }
