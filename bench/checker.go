@@ -20,6 +20,8 @@ import (
 //   - contradicted: orders told both yes and no by different attempts;
 //   - unresolved: orders that never got a definite answer, counted apart
 //     and never guessed; the audit tells how many applied;
+//   - limit exceeded: buyers holding more tickets than the scenario's
+//     per-buyer limit, from the audit's applied orders (0 without one);
 //   - refused-unknown: orders never confirmed, told no by one attempt and
 //     left unknown by another; refused-applied, those of them applied
 //     after all (the buyer was told no and holds the seats).
@@ -41,6 +43,11 @@ func check(stock targets.Stock, plan *scenario.Plan, r *run, a targets.Audit, o 
 	if orderRecords == nil {
 		orderRecords = targets.Records(nil)
 	}
+	// tickets per buyer, when the scenario limits them
+	var tickets map[uint64]int64
+	if stock.BuyerLimit > 0 {
+		tickets = map[uint64]int64{}
+	}
 	for rec, err := range orderRecords {
 		if err != nil {
 			return c, fmt.Errorf("reading the audit's orders: %w", err)
@@ -59,6 +66,15 @@ func check(stock targets.Stock, plan *scenario.Plan, r *run, a targets.Audit, o 
 		}
 		if rec.Cancelled > 0 {
 			c.Apologies++
+		}
+		if tickets != nil {
+			_, qty := plan.Order(uint32(idx))
+			tickets[plan.Buyer(uint32(idx))] += qty * int64(rec.Applied-rec.Cancelled)
+		}
+	}
+	for _, n := range tickets {
+		if n > stock.BuyerLimit {
+			c.LimitExceeded++
 		}
 	}
 	for idx := range orders {

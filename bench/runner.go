@@ -140,7 +140,7 @@ type worker struct {
 func (w *worker) submit(idx uint32, intended, now int64) {
 	r := w.r
 	product, qty := r.plan.Order(idx)
-	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1}
+	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1, Buyer: r.plan.Buyer(idx)}
 	due := intended
 	var confirmed bool // this submission made the order's first confirmation
 	accepted := false  // an attempt of this submission was accepted (two phases)
@@ -324,7 +324,7 @@ func (w *worker) closedLoop() {
 // moments and the result, marked interrupted, holds what was measured.
 func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan, opt Options) (*results.TargetRun, error) {
 	sc := plan.Scenario
-	stock := targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity}
+	stock := targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity, BuyerLimit: sc.Demand.BuyerLimit}
 	if err := t.Setup(ctx, stock); err != nil {
 		return nil, fmt.Errorf("%s: setup: %w", name, err)
 	}

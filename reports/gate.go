@@ -19,7 +19,7 @@ const Grammar = `[design:]metric op value, where metric is one of ` + metricName
 	`; op is <, <=, >, >=, == or !=; value is a number, with a unit for latencies (us, ms, s: p99<50ms), ` +
 	`or +N% / -N% relative to -baseline (p99<+10%, throughput>-5%)`
 
-const metricNames = "throughput, p50, p90, p99, p999, max, oversold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted, refused_applied, ryw_violations, visibility_p99"
+const metricNames = "throughput, p50, p90, p99, p999, max, oversold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted, refused_applied, limit_exceeded, ryw_violations, visibility_p99"
 
 // metrics reads a figure of a run; latencies are in microseconds.
 var metrics = map[string]struct {
@@ -43,6 +43,7 @@ var metrics = map[string]struct {
 	"conflicts":       {false, func(r *results.TargetRun) float64 { return float64(r.Orders.Conflicts) }},
 	"contradicted":    {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Contradicted) }},
 	"refused_applied": {false, func(r *results.TargetRun) float64 { return float64(r.Checks.RefusedApplied) }},
+	"limit_exceeded":  {false, func(r *results.TargetRun) float64 { return float64(r.Checks.LimitExceeded) }},
 	"ryw_violations": {false, func(r *results.TargetRun) float64 {
 		if r.ReadYourWrites == nil {
 			return 0

@@ -106,6 +106,9 @@ func Notes(res *results.Results) []string {
 		if c := r.Checks.Contradicted; c > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d orders were told both yes and no (a resubmission answered sold out though its first click bought)", r.Target, c))
 		}
+		if c := r.Checks.LimitExceeded; c > 0 && res.Scenario != nil {
+			notes = append(notes, fmt.Sprintf("%s: %d buyers hold more than the %d tickets a buyer may have (demand.buyer_limit)", r.Target, c, res.Scenario.Demand.BuyerLimit))
+		}
 		if c := r.Checks.RefusedApplied; c > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d orders were told no by one attempt, left unknown by another, and applied: the buyer's one definite answer was false", r.Target, c))
 		}

@@ -36,6 +36,9 @@ type Order struct {
 	Product  int   // index into the Stock's products, 0-based
 	Quantity int64 // tickets wanted, at least 1
 	Attempt  int   // 1 for the first try of a submission, 2 for its first retry, ...
+	// Buyer identifies who placed the order, from 1; a buyer may place
+	// several (Stock.BuyerLimit caps their tickets across them).
+	Buyer uint64
 }
 
 // Outcome is what a client was told about one attempt.
@@ -106,6 +109,11 @@ type LateAnswers interface {
 type Stock struct {
 	Products int
 	Capacity int64
+	// BuyerLimit, if above 0, is a business rule a design may enforce: at
+	// most this many tickets per buyer (Order.Buyer) across their orders.
+	// A design that enforces it refuses an order that would cross it
+	// (Rejected); the checker counts buyers over it either way.
+	BuyerLimit int64
 }
 
 // Total returns the number of units across all products.

@@ -181,6 +181,10 @@ type Checks struct {
 	// outcome shows none.
 	RefusedUnknown int64 `json:"refused_unknown"`
 	RefusedApplied int64 `json:"refused_applied"`
+	// LimitExceeded counts buyers who hold more tickets than the
+	// scenario's per-buyer limit (demand.buyer_limit) across their orders,
+	// from the audit.
+	LimitExceeded int64 `json:"limit_exceeded,omitempty"`
 	// Foreign counts order ids in the audit that the run never made.
 	Foreign int64 `json:"foreign"`
 }

@@ -281,6 +281,15 @@ func (p *Plan) Submission(i int) (idx uint32, again bool) {
 	return p.sub[i] &^ (dcBit | lateBit), p.sub[i]&dcBit != 0
 }
 
+// Buyer returns the buyer of order index idx, from 1 (see
+// Demand.OrdersPerBuyer).
+func (p *Plan) Buyer(idx uint32) uint64 {
+	if n := p.Scenario.Demand.OrdersPerBuyer; n > 1 {
+		return uint64(idx)/uint64(n) + 1
+	}
+	return uint64(idx) + 1
+}
+
 // LateRetry reports whether submission i is a late retry.
 func (p *Plan) LateRetry(i int) bool { return p.sub != nil && p.sub[i]&lateBit != 0 }
 

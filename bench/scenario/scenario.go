@@ -140,6 +140,14 @@ type Demand struct {
 	Popularity Popularity `yaml:"popularity" json:"popularity"`
 	ZipfS      float64    `yaml:"zipf_s" json:"zipf_s,omitempty"`
 	HotShare   float64    `yaml:"hot_share" json:"hot_share,omitempty"`
+	// OrdersPerBuyer groups orders by buyer: orders 1..N are the first
+	// buyer's, N+1..2N the second's, and so on (0 or 1: an order each).
+	// BuyerLimit is a business rule checked against history (the blog's
+	// refund rule): at most this many tickets per buyer across their
+	// orders; designs that enforce it refuse an order that would cross it,
+	// and the checker counts buyers over it (0: no limit).
+	OrdersPerBuyer int   `yaml:"orders_per_buyer" json:"orders_per_buyer,omitempty"`
+	BuyerLimit     int64 `yaml:"buyer_limit" json:"buyer_limit,omitempty"`
 }
 
 // Mode names an arrival pattern.
@@ -291,6 +299,12 @@ func (s *Scenario) Validate() error {
 	}
 	if err := oneOf("demand.popularity", d.Popularity, Uniform, Zipf, Hot); err != nil {
 		return err
+	}
+	if d.OrdersPerBuyer < 0 {
+		return invalid("demand.orders_per_buyer", "must be 0 or more (got %d)", d.OrdersPerBuyer)
+	}
+	if d.BuyerLimit < 0 {
+		return invalid("demand.buyer_limit", "must be 0 (no limit) or more (got %d)", d.BuyerLimit)
 	}
 	if d.Popularity == Zipf && (d.ZipfS <= 0 || d.ZipfS > 10) {
 		return invalid("demand.zipf_s", "must be above 0 and at most 10 for zipf popularity (got %g)", d.ZipfS)
@@ -582,6 +596,8 @@ demand:
   popularity: uniform     # uniform | zipf | hot
   zipf_s:                 # zipf: product k has weight 1/(k+1)^zipf_s; default %[3]g
   hot_share:              # hot: the share of orders for product 0; default %[4]g
+  orders_per_buyer: 0     # orders per buyer (0, 1: one each)
+  buyer_limit: 0          # tickets per buyer across their orders (0: no limit)
 arrivals:
   mode:                   # required: constant | ramp | spike | closed
   rate:                   # constant, ramp, spike: required, orders/s (rate, ramp target, peak)

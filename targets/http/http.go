@@ -325,7 +325,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 			return t.errorf(PathReset, "answered 501 (cannot reset), and info gives no stock")
 		}
 	}
-	if *info.Stock != s {
+	if info.Stock.Products != s.Products || info.Stock.Capacity != s.Capacity {
 		return t.errorf(PathInfo, "cannot reset, and holds %d products x %d seats; the scenario wants %d x %d",
 			info.Stock.Products, info.Stock.Capacity, s.Products, s.Capacity)
 	}

@@ -100,9 +100,11 @@ CREATE TABLE orders (
 	order_id bigint PRIMARY KEY,
 	product  int NOT NULL,
 	qty      bigint NOT NULL,
-	outcome  "char",                 -- 'c' confirmed, 's' sold out; NULL while being decided
+	buyer    bigint NOT NULL DEFAULT 0,
+	outcome  "char",                 -- 'c' confirmed, 's' sold out, 'r' refused by the buyer limit; NULL while being decided
 	at       timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX orders_buyer ON orders (buyer);
 CREATE TABLE applied (               -- sqlcounter-noidem's audit trail: no key, every application
 	order_id bigint NOT NULL,
 	product  int NOT NULL,
@@ -114,7 +116,7 @@ const (
 	// claim takes the order id; it waits for a concurrent twin to end
 	// and then does nothing.
 	stmtClaim = "claim"
-	sqlClaim  = `INSERT INTO orders (order_id, product, qty) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING`
+	sqlClaim  = `INSERT INTO orders (order_id, product, qty, buyer) VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING`
 	// sell sells if the claim is this transaction's (outcome still NULL)
 	// and records the outcome.
 	stmtSell = "sell"
@@ -126,6 +128,24 @@ WITH sale AS (
 	RETURNING product
 )
 UPDATE orders SET outcome = CASE WHEN EXISTS (SELECT 1 FROM sale) THEN 'c' ELSE 's' END
+WHERE order_id = $1 AND outcome IS NULL`
+	// sell_limited is sell under a per-buyer limit ($5 tickets): with the
+	// buyer's lock held (buyer_lock), the tickets the buyer already holds
+	// plus these must stay within it, or the order is refused ('r').
+	stmtBuyerLock   = "buyer_lock"
+	sqlBuyerLock    = `SELECT pg_advisory_xact_lock($1)`
+	stmtSellLimited = "sell_limited"
+	sqlSellLimited  = `
+WITH spent AS (SELECT COALESCE(SUM(qty), 0) AS n FROM orders WHERE buyer = $4 AND outcome = 'c'),
+sale AS (
+	UPDATE stock SET remaining = remaining - $3
+	WHERE product = $2 AND remaining >= $3
+	  AND (SELECT n FROM spent) + $3 <= $5
+	  AND EXISTS (SELECT 1 FROM orders WHERE order_id = $1 AND outcome IS NULL)
+	RETURNING product
+)
+UPDATE orders SET outcome = CASE WHEN EXISTS (SELECT 1 FROM sale) THEN 'c'
+	WHEN (SELECT n FROM spent) + $3 > $5 THEN 'r' ELSE 's' END
 WHERE order_id = $1 AND outcome IS NULL`
 	stmtOutcome = "outcome"
 	sqlOutcome  = `SELECT outcome FROM orders WHERE order_id = $1`
@@ -173,8 +193,12 @@ func (t *Target) Info() targets.Info {
 		return t.db.Info("conditional UPDATE ... WHERE remaining >= qty, nothing else (1 round trip)",
 			"strong (row lock), not idempotent", "read committed")
 	}
-	return t.db.Info("claim order id, conditional UPDATE ... WHERE remaining >= qty, record outcome (1 pipelined round trip)",
+	i := t.db.Info("claim order id, conditional UPDATE ... WHERE remaining >= qty, record outcome (1 pipelined round trip)",
 		"strong (row lock), idempotent", "read committed")
+	if t.stock.BuyerLimit > 0 {
+		i.Settings["buyer_limit"] = fmt.Sprintf("%d tickets, enforced under a lock per buyer", t.stock.BuyerLimit)
+	}
+	return i
 }
 
 // Setup creates the tables in a fresh schema and stocks the products.
@@ -187,7 +211,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	db.Statements = map[string]string{
 		stmtClaim: sqlClaim, stmtSell: sqlSell, stmtOutcome: sqlOutcome,
 		stmtLock: sqlLock, stmtTake: sqlTake, stmtDecide: sqlDecide, stmtNoIdem: positional(NoIdemSQL),
-		stmtShows: sqlShows, stmtShowsNoIdm: sqlShowsNoIdem,
+		stmtShows: sqlShows, stmtShowsNoIdm: sqlShowsNoIdem, stmtBuyerLock: sqlBuyerLock, stmtSellLimited: sqlSellLimited,
 	}
 	return db.Exec(ctx, schemaSQL,
 		fmt.Sprintf("INSERT INTO stock SELECT g, %d, %d FROM generate_series(0, %d) g", s.Capacity, s.Capacity, s.Products-1))
@@ -294,6 +318,9 @@ func (c *client) Shows(ctx context.Context, id targets.OrderID) (bool, error) {
 	return shows, err
 }
 
+// errBuyerLimit is the Err of an order refused by the per-buyer limit.
+var errBuyerLimit = errors.New("sqlcounter: refused: the buyer's ticket limit")
+
 // errUndecided is the Err of a reply whose order was claimed by a twin
 // that left no outcome.
 var errUndecided = errors.New("sqlcounter: order claimed but undecided")
@@ -318,12 +345,23 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	}
 	// One round trip: the batch runs as one implicit transaction.
 	b := &pgx.Batch{}
-	b.Queue(stmtClaim, id, o.Product, o.Quantity)
-	b.Queue(stmtSell, id, o.Product, o.Quantity)
+	b.Queue(stmtClaim, id, o.Product, o.Quantity, int64(o.Buyer))
+	limited := c.t.stock.BuyerLimit > 0
+	if limited {
+		// The buyer's orders decide one at a time: their lock is the
+		// transaction's (the batch is one), so each sees the last's sale.
+		b.Queue(stmtBuyerLock, int64(o.Buyer))
+		b.Queue(stmtSellLimited, id, o.Product, o.Quantity, int64(o.Buyer), c.t.stock.BuyerLimit)
+	} else {
+		b.Queue(stmtSell, id, o.Product, o.Quantity)
+	}
 	b.Queue(stmtOutcome, id)
 	br := conn.SendBatch(ctx, b)
 	var outcome *string
 	_, err = br.Exec()
+	if err == nil && limited {
+		_, err = br.Exec()
+	}
 	if err == nil {
 		_, err = br.Exec()
 	}
@@ -345,6 +383,8 @@ func outcomeReply(outcome *string) targets.Reply {
 		return targets.Reply{Outcome: targets.Error, Err: errUndecided}
 	case *outcome == "c":
 		return targets.Reply{Outcome: targets.Confirmed}
+	case *outcome == "r":
+		return targets.Reply{Outcome: targets.Rejected, Err: errBuyerLimit}
 	default:
 		return targets.Reply{Outcome: targets.SoldOut}
 	}
@@ -359,7 +399,7 @@ func (c *client) buyForUpdate(ctx context.Context, conn *pgx.Conn, id int64, o t
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	b := &pgx.Batch{}
-	b.Queue(stmtClaim, id, o.Product, o.Quantity)
+	b.Queue(stmtClaim, id, o.Product, o.Quantity, int64(o.Buyer))
 	b.Queue(stmtOutcome, id)
 	b.Queue(stmtLock, o.Product)
 	br := tx.SendBatch(ctx, b)

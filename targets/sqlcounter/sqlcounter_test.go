@@ -455,3 +455,36 @@ func TestLoopTasksWaitForAWire(t *testing.T) {
 	}
 	assertApplied(t, tgt, 1, 3)
 }
+
+// A business rule checked against history: at most 4 tickets per buyer
+// across their 5 orders. sqlcounter enforces it (refusing the order that
+// would cross it) and its tables show no buyer over it;
+// sqlcounter-forupdate ignores it, and the checker counts the buyers over
+// it.
+func TestBuyerLimit(t *testing.T) {
+	sc, err := scenario.Parse([]byte(`name: buyer-limit
+stock: {products: 3, capacity: 100000}
+demand: {buyers: 1500, quantity: {min: 1, max: 2}, popularity: uniform, orders_per_buyer: 5, buyer_limit: 4}
+arrivals: {mode: constant, rate: 1500, duration: 1s, workers: 16}
+client: {timeout: 2s, double_click: 0.1, double_click_after: 5ms}
+`), "buyer-limit.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := designtest.Run(t, "sqlcounter", sc)
+	if r.Checks.LimitExceeded != 0 || r.Orders.Rejected == 0 || r.Checks.Lost != 0 || r.Checks.DuplicatedOrders != 0 {
+		t.Errorf("sqlcounter: limit exceeded by %d buyers, %d refused, lost %d, duplicated %d; want 0 over, some refused, none lost",
+			r.Checks.LimitExceeded, r.Orders.Rejected, r.Checks.Lost, r.Checks.DuplicatedOrders)
+	}
+	// The database itself: no buyer holds more than 4 tickets.
+	conn := connect(t)
+	var over int
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT buyer FROM %s.orders WHERE outcome = 'c' GROUP BY buyer HAVING SUM(qty) > 4) o`,
+		pgx.Identifier{postgres.SchemaName("sqlcounter")}.Sanitize())
+	if err := conn.QueryRow(context.Background(), q).Scan(&over); err != nil || over != 0 {
+		t.Errorf("buyers over the limit in the database: %d (%v), want 0", over, err)
+	}
+	if m := designtest.Run(t, "sqlcounter-forupdate", sc); m.Checks.LimitExceeded == 0 {
+		t.Error("sqlcounter-forupdate ignores the limit, yet no buyer was counted over it")
+	}
+}
