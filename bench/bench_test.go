@@ -39,13 +39,13 @@ func TestSubmitAllocatesNothing(t *testing.T) {
 	r := newRun(p)
 	w := r.newWorker(context.Background(), 0, noopClient{}, time.Minute)
 	r.began = time.Now()
-	w.submit(0, 0, r.since()) // the first confirmation's histogram is made up front; warm the rest
+	w.submit(0, 0, 0, r.since()) // the first confirmation's histogram is made up front; warm the rest
 	idx := uint32(0)
 	if n := testing.AllocsPerRun(1000, func() {
 		idx = (idx + 1) % uint32(p.Orders)
 		now := r.since()
 		w.rec.send(now, now)
-		w.submit(idx, now, now)
+		w.submit(idx, now, now, now)
 	}); n != 0 {
 		t.Errorf("%.1f allocations per submission, want 0", n)
 	}

@@ -102,9 +102,24 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		res.AcceptedUS = &a
 		res.Histograms.Accepted, errAcc = results.EncodeHistogram(accepted)
 	}
+	var errRoom error
+	if rate := sc.WaitingRoom.Rate; rate > 0 && !sc.Closed() {
+		wait := newHist(highest)
+		for _, w := range workers {
+			if w.rec.roomWait != nil {
+				res.Generator.Clamped += wait.Merge(w.rec.roomWait)
+			}
+		}
+		room := &results.WaitingRoom{Rate: rate, WaitUS: results.Summarize(wait)}
+		for t := int64(0); t <= int64(plan.End); t += int64(10 * time.Millisecond) {
+			room.MaxQueue = max(room.MaxQueue, int64(plan.Waiting(t)))
+		}
+		res.WaitingRoom = room
+		res.Histograms.RoomWait, errRoom = results.EncodeHistogram(wait)
+	}
 	var errVis error
 	res.ReadYourWrites, res.Histograms.VisibilityLag, errVis = readYourWrites(workers, reader, highest)
-	if err := errors.Join(errResp, errSvc, errLag, errVis, errAcc); err != nil {
+	if err := errors.Join(errResp, errSvc, errLag, errVis, errAcc, errRoom); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	res.Orders.Scheduled = int64(plan.Submissions())
@@ -148,6 +163,11 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		sec.Attempts = sec.Confirmed + sec.SoldOut + sec.Rejected + sec.Unknown + sec.Errors
 		sec.P50US, sec.P99US = h.quantile(0.50, n), h.quantile(0.99, n)
 		res.Timeline[s] = sec
+	}
+	if res.WaitingRoom != nil {
+		for i := range res.Timeline {
+			res.Timeline[i].Queue = int64(plan.Waiting(int64(i+1) * int64(time.Second)))
+		}
 	}
 	return res, nil
 }

@@ -80,6 +80,9 @@ type recorder struct {
 	// accepted holds, for a design of two phases, each submission's time
 	// from its intended start to its first "accepted"; nil until one is.
 	accepted *hdrhistogram.Histogram
+	// roomWait holds, behind a waiting room, each submission's time from
+	// its click to its admission; nil until one waited.
+	roomWait *hdrhistogram.Histogram
 	highest  int64 // the histograms' top, µs
 	clamped  int64 // values above highest, recorded as highest
 
@@ -168,6 +171,15 @@ func (r *recorder) attempt(o targets.Outcome, qty int64, firstConfirm bool, sent
 		sl.sold += qty
 		r.liveSold.Add(qty)
 	}
+}
+
+// admitted records that a waiting room let a buyer who clicked at click
+// in at at (ns since the start).
+func (r *recorder) admitted(click, at int64) {
+	if r.roomWait == nil { // the worker's first: once, not per order
+		r.roomWait = newHist(r.highest)
+	}
+	_ = r.roomWait.RecordValue(r.clamp((at - click) / 1e3))
 }
 
 // accept records that a submission was accepted at (ns since the start),

@@ -137,11 +137,11 @@ type worker struct {
 // a sender got round to it, as a browser's would: an attempt whose timeout
 // ran out while it waited for a free sender is not sent, and counts as a
 // timeout of the buyer's (Orders.Expired).
-func (w *worker) submit(idx uint32, intended, now int64) {
+func (w *worker) submit(idx uint32, intended, admitted, now int64) {
 	r := w.r
 	product, qty := r.plan.Order(idx)
 	o := targets.Order{ID: targets.OrderID(idx) + 1, Product: product, Quantity: qty, Attempt: 1, Buyer: r.plan.Buyer(idx)}
-	due := intended
+	due := admitted    // the timeout runs from the click, or from the admission
 	var confirmed bool // this submission made the order's first confirmation
 	accepted := false  // an attempt of this submission was accepted (two phases)
 	for {
@@ -292,7 +292,13 @@ func (w *worker) openLoop() {
 			w.rec.lateRetries++
 		}
 		w.rec.send(at, now)
-		w.submit(idx, at, now)
+		if r.plan.Room() {
+			click := r.plan.Click(int(i))
+			w.rec.admitted(click, at) // the waiting room held the buyer this long
+			w.submit(idx, click, at, now)
+			continue
+		}
+		w.submit(idx, at, at, now)
 	}
 }
 
@@ -307,10 +313,10 @@ func (w *worker) closedLoop() {
 		if now >= end {
 			return
 		}
-		w.submit(idx, now, now)
+		w.submit(idx, now, now, now)
 		if r.plan.DoubleClicks(idx) && !r.stop.Load() {
 			now = r.since() // the impatient click again, right after the answer
-			w.submit(idx, now, now)
+			w.submit(idx, now, now, now)
 		}
 		if r.think > 0 {
 			w.pause(r.think)
@@ -501,13 +507,13 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 // is recorded by the worker that took it, or by the first worker.
 func (r *run) unsent(workers []*worker, end int64) {
 	record := func(w *worker, i int) {
-		at := r.plan.At(i)
-		if at >= end {
+		click := r.plan.Click(i) // a buyer in a waiting room at the end has clicked
+		if click >= end {
 			w.rec.notDue++
 			return
 		}
 		w.rec.queuedAtEnd++
-		w.rec.response(finalQueued, at, end)
+		w.rec.response(finalQueued, click, end)
 	}
 	for _, w := range workers {
 		if w.unsent >= 0 {

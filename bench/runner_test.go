@@ -436,3 +436,43 @@ func TestLateRetries(t *testing.T) {
 		t.Errorf("memory-racy: %d duplicated of %d late retries: want most late retries applied again", racy.Checks.DuplicatedOrders, racy.Orders.LateRetries)
 	}
 }
+
+// A waiting room lets buyers in at its rate, in the order they clicked:
+// the design sees no more than that, so its service time stays as when
+// unloaded; the buyers' wait is recorded apart and their response time
+// still runs from the click; the queue's length is in the timeline.
+func TestWaitingRoom(t *testing.T) {
+	sc := testScenario(2000, 500*time.Millisecond, 8) // 1,000 clicks in half a second
+	sc.WaitingRoom.Rate = 1000                         // let in over a second
+	sc.Client.Timeout = scenario.Duration(time.Second) // from the admission: no one expires
+	var inFlight, most atomic.Int64
+	res, err := Run(context.Background(), "room", newFuncTarget(func(context.Context, targets.Order) targets.Reply {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(time.Millisecond)
+		inFlight.Add(-1)
+		return targets.Reply{Outcome: targets.Confirmed}
+	}), scenario.NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wr := res.WaitingRoom
+	if wr == nil || wr.WaitUS.Count != 1000 || res.Orders.Confirmed != 1000 || res.Orders.Expired != 0 {
+		t.Fatalf("waiting room %+v, %d confirmed, %d expired: want 1000 buyers through, none expired", wr, res.Orders.Confirmed, res.Orders.Expired)
+	}
+	// The last buyers clicked at about 0.5s and were let in at about 1s.
+	if wr.WaitUS.Max < 400_000 || wr.WaitUS.Max > 600_000 || wr.MaxQueue < 400 || res.Histograms.RoomWait == "" {
+		t.Errorf("wait max %dus, queue max %d: want about 500ms and 500 buyers", wr.WaitUS.Max, wr.MaxQueue)
+	}
+	if res.LatencyUS.Max < wr.WaitUS.Max || res.ServiceUS.P50 > 100_000 {
+		t.Errorf("response max %dus, service p50 %dus: want the wait in the response, not in the service", res.LatencyUS.Max, res.ServiceUS.P50)
+	}
+	if res.Generator.AttemptRate > 1100 {
+		t.Errorf("the design saw %.0f attempts/s, more than the room's 1000", res.Generator.AttemptRate)
+	}
+	p := scenario.NewPlan(sc)
+	if q, end := p.Waiting(int64(450*time.Millisecond)), p.Waiting(int64(1100*time.Millisecond)); q < 350 || end != 0 {
+		t.Errorf("waiting at 0.45s: %d, at 1.1s: %d; want about 450, then none", q, end)
+	}
+}

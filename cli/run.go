@@ -64,6 +64,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	users := intFlag(fs, "users", "override the number of closed-loop users", "want a whole number of 1 or more, such as 64")
 	workers := intFlag(fs, "workers", "override the number of open-loop sending goroutines (most attempts in flight)",
 		"want a whole number of 1 or more, such as 32")
+	room := floatFlag(fs, "waiting-room", "put a waiting room in front of every design: buyers queue and are let in, in arrival order, at most this many a second (open loop)",
+		"want a number of admissions/s, such as 500")
 	seed := uintFlag(fs, "seed", "override the scenario's seed", "want a whole number from 0 to 18446744073709551615")
 	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
 	clientMode := fs.String("client", "auto", "how closed-loop users run: auto (as tasks of one event loop where the design offers it, else a goroutine each), goroutines")
@@ -134,7 +136,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
-	if err := sc.Apply(scenario.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed}, set); err != nil {
+	if err := sc.Apply(scenario.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed, WaitingRoom: *room}, set); err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
 	if err := scenarioOptions(sc, regs, cfgs, opts); err != nil {

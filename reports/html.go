@@ -204,6 +204,13 @@ every response time: below it a figure measures the generator, not the design{{e
 <td class="{{.DupClass}}">{{.Checks.DuplicatedOrders}}</td><td>{{printf "%.4f" .Checks.DuplicateRate}}</td><td class="{{.LostClass}}">{{.Checks.Lost}}</td>
 <td class="{{.PhantomClass}}">{{.Checks.Phantom}}</td><td class="{{.ContradictedClass}}">{{.Checks.Contradicted}}</td><td>{{.Checks.Apologies}}</td><td>{{.Checks.Unresolved}}</td></tr>
 {{end}}{{end}}</table>
+{{with .Room}}<h2>The waiting room</h2>
+<p class="note">Buyers waited in a virtual queue and were let in, in the order they clicked, at {{.Rate}} a second (at most {{.MaxQueue}} waiting at once). The design's times run from the admission; the buyer's, from the click.</p>{{end}}
+{{if .Room}}<table>
+<tr><th>design</th><th>wait p50</th><th>wait p99</th><th>wait max</th><th>design p50</th><th>design p99</th><th>buyer p99</th></tr>
+{{range .Rows}}{{if not .Error}}{{if .WaitingRoom}}<tr><td>{{.Target}}</td><td>{{us .WaitingRoom.WaitUS.P50}}</td><td>{{us .WaitingRoom.WaitUS.P99}}</td><td>{{us .WaitingRoom.WaitUS.Max}}</td>
+<td>{{us .ServiceUS.P50}}</td><td>{{us .ServiceUS.P99}}</td><td>{{.P99}}</td></tr>
+{{end}}{{end}}{{end}}</table>{{end}}
 {{if .TwoPhases}}<h2>Accepted, then decided</h2>
 <p class="note">Designs that answer in two phases accept an order at once and decide it later. Both times run from the buyer's click; a final answer that came after the buyer gave up is a late answer, counted, never lost.</p>
 <table>
@@ -298,5 +305,6 @@ func HTML(w io.Writer, res *results.Results, figs []Figure) error {
 		Figs      []htmlFig
 		Reads     bool
 		TwoPhases bool
-	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res), twoPhases(res)})
+		Room      *results.WaitingRoom
+	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res), twoPhases(res), waitingRoom(res)})
 }

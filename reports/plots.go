@@ -56,6 +56,9 @@ func Figures(res *results.Results) (figs []Figure, err error) {
 	if readsAfterBuy(res) {
 		builders = append(builders, visibilityPlot)
 	}
+	if waitingRoom(res) != nil {
+		builders = append(builders, waitingRoomPlot)
+	}
 	for _, build := range builders {
 		l, err := build(runs)
 		if err != nil {
@@ -701,6 +704,78 @@ func visibilityPlot(runs []*results.TargetRun) (layout, error) {
 	p.Y.Tick.Marker = durationTicks{}
 	p.Y.Min, p.Y.Max = lo, hi
 	l.grid = [][]*plot.Plot{{p}}
+	l.legend, l.legendW = legend, legendWidth(legend, names)
+	l.height = max(4.5*vg.Inch, vg.Length(len(names))*vg.Points(11)+vg.Points(60))
+	return l, nil
+}
+
+// waitingRoomPlot draws the waiting room: how many buyers waited, second
+// by second (the room is the scenario's, the same for every design), and
+// each design's buyers' wait by percentile.
+func waitingRoomPlot(runs []*results.TargetRun) (layout, error) {
+	l := layout{name: "waitingroom", title: "The waiting room: buyers waiting, and how long"}
+	queue, wait := newPlot(), newPlot()
+	queue.Title.Text = "buyers in the waiting room, at the end of each second"
+	wait.Title.Text = "time in the waiting room, from the click to the admission"
+	legend := newLegend()
+	var names []string
+	lo, hi, right := math.Inf(1), math.Inf(-1), 0.0
+	drawnQueue := false
+	for i, r := range runs {
+		if r.WaitingRoom == nil {
+			continue
+		}
+		st := styleOf(i)
+		if !drawnQueue {
+			var xys plotter.XYs
+			for _, s := range r.Timeline {
+				xys = append(xys, plotter.XY{X: float64(s.T + 1), Y: float64(s.Queue)})
+			}
+			if len(xys) > 0 {
+				line, err := newLine(xys, draw.LineStyle{Color: floorColor, Width: vg.Points(1.3)})
+				if err != nil {
+					return l, err
+				}
+				queue.Add(line)
+				drawnQueue = true
+			}
+		}
+		h, err := decode(r.Histograms.RoomWait)
+		if err != nil {
+			return l, fmt.Errorf("%s room wait histogram: %w", r.Target, err)
+		}
+		xys := percentileLine(h)
+		if len(xys) == 0 {
+			continue
+		}
+		line, err := newLine(xys, st.line(vg.Points(1.3)))
+		if err != nil {
+			return l, err
+		}
+		wait.Add(line)
+		legend.Add(r.Target, line)
+		names = append(names, r.Target)
+		l.series = append(l.series, r.Target+" wait")
+		for _, xy := range xys {
+			lo, hi, right = math.Min(lo, xy.Y), math.Max(hi, xy.Y), math.Max(right, xy.X)
+		}
+	}
+	if len(names) == 0 {
+		lo, hi = floorUS, 10*floorUS
+	}
+	queue.Add(gridLines())
+	queue.X.Label.Text = "seconds into the run"
+	queue.Y.Tick.Marker = countTicks{}
+	queue.Y.Min = 0
+	lo, hi = decades(lo, hi)
+	wait.Add(gridLines())
+	wait.X.Label.Text = "percentile"
+	wait.X.Tick.Marker = ninesTicks{}
+	wait.X.Min, wait.X.Max = 0, math.Max(right, 1)
+	wait.Y.Scale = plot.LogScale{}
+	wait.Y.Tick.Marker = durationTicks{}
+	wait.Y.Min, wait.Y.Max = lo, hi
+	l.grid = [][]*plot.Plot{{queue, wait}}
 	l.legend, l.legendW = legend, legendWidth(legend, names)
 	l.height = max(4.5*vg.Inch, vg.Length(len(names))*vg.Points(11)+vg.Points(60))
 	return l, nil

@@ -19,6 +19,17 @@ func readsAfterBuy(res *results.Results) bool {
 	return res.Scenario != nil && res.Scenario.Client.ReadAfterBuy
 }
 
+// waitingRoom returns the waiting room of the run's first design that
+// went through one (the room is the scenario's: the same for all), or nil.
+func waitingRoom(res *results.Results) *results.WaitingRoom {
+	for _, r := range okRuns(res) {
+		if r.WaitingRoom != nil {
+			return r.WaitingRoom
+		}
+	}
+	return nil
+}
+
 // twoPhases reports whether a design of the run answered in two phases
 // (accepted, then final).
 func twoPhases(res *results.Results) bool {
@@ -190,6 +201,20 @@ func Summary(w io.Writer, res *results.Results) error {
 			c.Sold, c.Capacity, c.Oversold, c.DuplicatedOrders, c.DuplicateRate, c.Lost, c.Phantom, c.Contradicted, c.Apologies)
 	}
 	tw.Flush()
+
+	if room := waitingRoom(res); room != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "waiting room: %g admissions/s, at most %d buyers waiting\n", room.Rate, room.MaxQueue)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "target\twait p50\twait p99\twait max\tdesign p50\tdesign p99\tbuyer p99\t")
+		for _, r := range okRuns(res) {
+			if wr := r.WaitingRoom; wr != nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Target, FormatUS(wr.WaitUS.P50), FormatUS(wr.WaitUS.P99), FormatUS(wr.WaitUS.Max),
+					FormatUS(r.ServiceUS.P50), FormatUS(r.ServiceUS.P99), FormatUS(r.LatencyUS.P99))
+			}
+		}
+		tw.Flush()
+	}
 
 	if twoPhases(res) {
 		fmt.Fprintln(w)

@@ -83,6 +83,8 @@ type TargetRun struct {
 	AcceptedUS *Latency  `json:"accepted_us,omitempty"`
 	Checks     Checks    `json:"checks"`
 	Generator  Generator `json:"generator"`
+	// WaitingRoom is set when a waiting room held the buyers.
+	WaitingRoom *WaitingRoom `json:"waiting_room,omitempty"`
 	// ReadYourWrites is set on a scenario whose buyers read after buying
 	// (client.read_after_buy), for a design with a read side.
 	ReadYourWrites *ReadYourWrites `json:"read_your_writes,omitempty"`
@@ -220,6 +222,20 @@ type Histograms struct {
 	VisibilityLag string `json:"visibility_lag,omitempty"`
 	// Accepted is the time to "accepted" of a design of two phases.
 	Accepted string `json:"accepted,omitempty"`
+	// RoomWait is the time in the waiting room (WaitingRoom).
+	RoomWait string `json:"room_wait,omitempty"`
+}
+
+// WaitingRoom is what the buyers of a run with a waiting room went
+// through before the design saw their orders. The response time still
+// runs from the click; the service time, from the send after admission.
+type WaitingRoom struct {
+	Rate float64 `json:"rate"` // admissions a second
+	// WaitUS is each submission's time from the click to its admission.
+	WaitUS Latency `json:"wait_us"`
+	// MaxQueue is the most buyers waiting at once; the timeline's queue
+	// field, how many waited at the end of each second.
+	MaxQueue int64 `json:"max_queue"`
 }
 
 // ReadYourWrites is what buyers saw when they read their orders right
@@ -257,6 +273,9 @@ type Second struct {
 	Sold      int64 `json:"sold"`
 	P50US     int64 `json:"p50_us"`
 	P99US     int64 `json:"p99_us"`
+	// Queue is how many buyers were in the waiting room at the end of
+	// the second (WaitingRoom).
+	Queue int64 `json:"queue,omitempty"`
 }
 
 // Summarize returns a histogram's count, mean and percentiles.

@@ -87,6 +87,9 @@ type Plan struct {
 	// are no double-clicks: submission i is then order i.
 	at  []int64
 	sub []uint32
+	// click holds each submission's click when a waiting room delays its
+	// send (at is then its admission); nil without one.
+	click []int64
 	// End is when the last submission is due (open loop) or when users
 	// stop (closed loop).
 	End time.Duration
@@ -170,8 +173,25 @@ func NewPlan(s *Scenario) *Plan {
 	return p
 }
 
-// schedule fills at and sub.
+// schedule fills at and sub, then lets the submissions through the
+// waiting room, if any.
 func (p *Plan) schedule() {
+	p.arrivals()
+	if r := p.Scenario.WaitingRoom.Rate; r > 0 && len(p.at) > 0 {
+		p.click = p.at
+		p.at = make([]int64, len(p.click))
+		gap := 1e9 / r
+		next := float64(p.click[0])
+		for i, c := range p.click {
+			admit := max(float64(c), next)
+			p.at[i], next = int64(admit), admit+gap
+		}
+		p.End = time.Duration(p.at[len(p.at)-1])
+	}
+}
+
+// arrivals fills at and sub.
+func (p *Plan) arrivals() {
 	s := p.Scenario
 	prof := s.profile()
 	total := prof.total()
@@ -293,8 +313,32 @@ func (p *Plan) Buyer(idx uint32) uint64 {
 // LateRetry reports whether submission i is a late retry.
 func (p *Plan) LateRetry(i int) bool { return p.sub != nil && p.sub[i]&lateBit != 0 }
 
-// At returns when open-loop submission i is due, in ns from the start.
+// At returns when open-loop submission i is due to be sent, in ns from
+// the start: its click, or behind a waiting room its admission.
 func (p *Plan) At(i int) int64 { return p.at[i] }
+
+// Click returns when the buyer of open-loop submission i clicked, in ns
+// from the start: At(i), unless a waiting room held the buyer.
+func (p *Plan) Click(i int) int64 {
+	if p.click == nil {
+		return p.at[i]
+	}
+	return p.click[i]
+}
+
+// Room reports whether a waiting room holds the buyers.
+func (p *Plan) Room() bool { return p.click != nil }
+
+// Waiting returns how many buyers are in the waiting room at t (ns from
+// the start): clicked, not yet admitted; 0 without a room.
+func (p *Plan) Waiting(t int64) int {
+	if p.click == nil {
+		return 0
+	}
+	clicked, _ := slices.BinarySearch(p.click, t+1)
+	admitted, _ := slices.BinarySearch(p.at, t+1)
+	return clicked - admitted
+}
 
 // DoubleClicks reports whether order idx is a double-clicker's: in closed
 // loop its user submits it twice.

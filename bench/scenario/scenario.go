@@ -101,6 +101,10 @@ type Scenario struct {
 	Arrivals    Arrivals `yaml:"arrivals" json:"arrivals"`
 	Client      Client   `yaml:"client" json:"client"`
 	Stop        Stop     `yaml:"stop" json:"stop"`
+	// WaitingRoom, when its rate is above 0, holds buyers in a virtual
+	// queue in front of the design and lets them in, in the order they
+	// arrived, at most Rate a second (open loop only).
+	WaitingRoom WaitingRoom `yaml:"waiting_room" json:"waiting_room,omitzero"`
 	// Options are design options the scenario needs, as -opt pairs
 	// (prefix.key=value): the late-retry scenario shortens JetStream's
 	// duplicate window so that a run stays short. A pair whose prefix
@@ -215,6 +219,14 @@ type Client struct {
 	// LateRetry makes a share of buyers resubmit the same order id After
 	// their click, long after their answer (open loop only).
 	LateRetry LateRetry `yaml:"late_retry" json:"late_retry,omitzero"`
+}
+
+// WaitingRoom is the admission layer sites put in front of a sale when
+// the crowd comes (the talk's opening pictures). A buyer's time in it is
+// recorded apart from the design's; the client timeout runs from the
+// buyer's admission, as the room's page holds the buyer until then.
+type WaitingRoom struct {
+	Rate float64 `yaml:"rate" json:"rate,omitempty"` // admissions a second; 0: no waiting room
 }
 
 // LateRetry is a client behaviour: a share of buyers resubmit their order
@@ -405,6 +417,11 @@ func (s *Scenario) Validate() error {
 		return invalid("client.late_retry.after", "must be above 0s when share is above 0 (accepted: such as 30s)")
 	case lr.Share > 0 && s.Closed():
 		return invalid("client.late_retry", "applies to open-loop modes only (constant, ramp, spike), not closed")
+	}
+	if w := s.WaitingRoom.Rate; w < 0 || w > 10_000_000 {
+		return invalid("waiting_room.rate", "must be from 0 (none) to 10000000 admissions/s (got %g)", w)
+	} else if w > 0 && s.Closed() {
+		return invalid("waiting_room", "applies to open-loop modes only (constant, ramp, spike), not closed")
 	}
 	for _, o := range s.Options {
 		if k, _, ok := strings.Cut(o, "="); !ok || !strings.Contains(k, ".") || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") {
@@ -627,6 +644,8 @@ stop:                     # a run also ends when its arrivals are spent
   orders: 0               # cap on submissions; 0: none
   sold_out: false         # end the run grace after the whole stock is sold out
   grace: 0s
+waiting_room: {rate: 0}   # open loop: buyers queue, let in in arrival order at most
+                          #   rate a second (0: no waiting room)
 options: []               # design options the scenario needs, as -opt pairs (-opt wins)
 `, short(maxRunLength), defaultSeed, defaultZipfS, defaultHotShare, defaultWorkers, short(defaultTimeout), short(defaultReadWait))
 }
@@ -889,6 +908,8 @@ type Overrides struct {
 	Users    int           // closed loop: users
 	Workers  int           // open loop: sending goroutines
 	Seed     uint64
+	// WaitingRoom is the waiting room's admissions a second (0: none).
+	WaitingRoom float64
 }
 
 // Apply changes s by o and validates the result. A knob that does not fit
@@ -943,6 +964,15 @@ func (s *Scenario) Apply(o Overrides, set map[string]bool) error {
 	}
 	if set["seed"] {
 		s.Seed = o.Seed
+	}
+	if set["waiting-room"] {
+		if s.Closed() {
+			return invalid("-waiting-room", "applies to open-loop scenarios; %s is closed loop", s.Name)
+		}
+		if o.WaitingRoom < 0 {
+			return invalid("-waiting-room", "must be 0 (none) or more admissions/s (got %g)", o.WaitingRoom)
+		}
+		s.WaitingRoom.Rate = o.WaitingRoom
 	}
 	return s.Validate()
 }
