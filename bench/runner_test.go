@@ -442,7 +442,7 @@ func TestLateRetries(t *testing.T) {
 // unloaded; the buyers' wait is recorded apart and their response time
 // still runs from the click; the queue's length is in the timeline.
 func TestWaitingRoom(t *testing.T) {
-	sc := testScenario(2000, 500*time.Millisecond, 8) // 1,000 clicks in half a second
+	sc := testScenario(2000, 500*time.Millisecond, 8)  // 1,000 clicks in half a second
 	sc.WaitingRoom.Rate = 1000                         // let in over a second
 	sc.Client.Timeout = scenario.Duration(time.Second) // from the admission: no one expires
 	var inFlight, most atomic.Int64
