@@ -70,15 +70,18 @@ func (t *Target) readAll(try, whole context.Context) (targets.Audit, error) {
 				return a, fmt.Errorf("audit: %w", err)
 			}
 			seq = meta.Sequence.Stream
-			p, err := t.productOf(msg.Subject())
-			if err != nil {
-				return a, fmt.Errorf("audit: %w", err)
-			}
 			m, err := parse(msg.Data())
 			if err != nil {
 				return a, fmt.Errorf("audit: message %d: %w", seq, err)
 			}
-			if m.sale && p < len(a.Sold) {
+			if !m.sale { // a product's stock
+				continue
+			}
+			p, err := t.productOf(msg.Subject())
+			if err != nil {
+				return a, fmt.Errorf("audit: message %d: %w", seq, err)
+			}
+			if p < len(a.Sold) {
 				a.Sold[p] += m.qty
 				sales[m.order]++
 			}

@@ -3,6 +3,8 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,13 +39,18 @@ func isMsgIDInProcess(err error) bool {
 }
 
 // transient reports an error of JetStream's API that a retry may clear: no
-// server answered yet (a cluster electing a leader), a timeout, a 503.
+// server answered yet (a cluster electing a leader), a timeout, a 503, a
+// cluster that does not know its peers yet.
 func transient(err error) bool {
 	var apiErr *natsjs.APIError
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, natsjs.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &apiErr) && apiErr.Code == 503)
+		(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == errCodeNoPeers))
 }
+
+// errCodeNoPeers is nats-server's 10005, "no suitable peers for
+// placement": a cluster that has just started may not know its peers yet.
+const errCodeNoPeers = 10005
 
 // retry runs f until it succeeds, fails for good, or 30s have passed, each
 // try bounded to 5s: for the setup and the audit, not for sales.
@@ -150,8 +157,13 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	}
 	worked := false
 	for {
-		// Stock only goes down, so a view that says too few is right.
+		// Stock only goes down, so a view that says too few is right; but
+		// the order may be a resubmission whose first click bought, so a
+		// design with message ids asks the stream before saying no.
 		if st.left < o.Quantity {
+			if c.t.v == expect || c.t.v == noExpect {
+				return c.probe(ctx, o, conflicts)
+			}
 			return targets.Reply{Outcome: targets.SoldOut, Conflicts: conflicts}
 		}
 		if !worked {
@@ -191,8 +203,8 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 			}
 			return failed(err, conflicts)
 		}
-		if dup { // a resubmission: the original sale stands
-			return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}
+		if dup { // a resubmission: what the stream decided for the order stands
+			return c.decided(ctx, o, seq, conflicts)
 		}
 		st.seq, st.left = seq, left
 		return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}
@@ -210,4 +222,105 @@ func (c *client) publish(ctx context.Context, o targets.Order, lastSeq uint64) (
 		opts = append(opts, natsjs.WithExpectLastSequencePerSubject(lastSeq))
 	}
 	return c.js.PublishMsg(ctx, msg, opts...)
+}
+
+// probe asks the stream whether it holds a message with order o's id
+// (Nats-Msg-Id), without storing one: the impatient clicker's tactic, for
+// an order the client's view says is sold out. A duplicate
+// acknowledgement names the order's sale, and the order is confirmed;
+// any other answer means no sale of o is in the duplicate window, and o
+// is sold out.
+//
+// Why a sale of o is in the window if there is one: the client's view
+// said too few seats, and stock only goes down, so no sale of o can be
+// stored after the state the view was read from; a sale of o stored
+// before it is in the stream when the probe is sent. A sale in the
+// making (a replicated stream's proposal) answers "in process", and the
+// probe asks again. Past the window the sale is forgotten (see
+// jetstream-once).
+//
+// The probe carries an expectation that can never hold, checked after
+// the duplicate check, so nothing is stored: on one server (R1) the
+// duplicate check comes after the per-subject expectations and before
+// Nats-Expected-Last-Msg-Id, which names an id no message has; on a
+// replicated stream the leader checks duplicates before every
+// expectation, and Nats-Expected-Last-Msg-Id would only be checked once
+// the message is proposed (leaving the id "in process"), so the probe
+// expects a subject sequence no subject reaches. The tests hold
+// nats-server to this order.
+func (c *client) probe(ctx context.Context, o targets.Order, conflicts int32) targets.Reply {
+	opts := []natsjs.PublishOpt{natsjs.WithMsgID(o.ID.String())}
+	if c.t.replicas > 1 {
+		opts = append(opts, natsjs.WithExpectLastSequencePerSubject(math.MaxUint64))
+	} else {
+		opts = append(opts, natsjs.WithExpectLastMsgID(probeLastMsgID))
+	}
+	for {
+		ack, err := c.js.PublishMsg(ctx, &nats.Msg{Subject: c.t.probeSubject()}, opts...)
+		switch {
+		case err == nil && ack.Duplicate:
+			return c.decided(ctx, o, ack.Sequence, conflicts)
+		case err == nil: // stored: the server ignored the expectation
+			return targets.Reply{Outcome: targets.Unknown, Err: errors.New("jetstream: a probe was stored"), Conflicts: conflicts}
+		case isMsgIDInProcess(err): // the twin is being decided: ask again shortly
+			conflicts++
+			if werr := pause(ctx, time.Millisecond); werr != nil {
+				return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
+			}
+		case isProbeMiss(err):
+			return targets.Reply{Outcome: targets.SoldOut, Conflicts: conflicts}
+		default:
+			return failed(err, conflicts)
+		}
+	}
+}
+
+// errCodeWrongLastMsgID is nats-server's 10070, "wrong last msg ID".
+const errCodeWrongLastMsgID = 10070
+
+// probeLastMsgID is a message id no message has.
+const probeLastMsgID = "stampede-probe: no message has this id"
+
+// isProbeMiss reports the expectation a probe carries failing: the id was
+// not a duplicate.
+func isProbeMiss(err error) bool {
+	var apiErr *natsjs.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeWrongLastMsgID ||
+		apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// decided answers a resubmission of o with the stream's decision: the
+// message at seq, which a duplicate acknowledgement named (a direct get).
+// A decision that cannot be read leaves the answer unknown: the order was
+// decided, one way or the other.
+func (c *client) decided(ctx context.Context, o targets.Order, seq uint64, conflicts int32) targets.Reply {
+	msg, err := c.stored(ctx, seq)
+	if err != nil {
+		return targets.Reply{Outcome: targets.Unknown, Err: fmt.Errorf("jetstream: reading the decision of %v: %w", o.ID, err), Conflicts: conflicts}
+	}
+	m, err := parse(msg.Data)
+	switch {
+	case err != nil:
+	case m.sale && m.order == o.ID:
+		return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}
+	default:
+		err = fmt.Errorf("message %d is %q", seq, msg.Data)
+	}
+	return targets.Reply{Outcome: targets.Unknown, Err: fmt.Errorf("jetstream: the duplicate of %v: %w", o.ID, err), Conflicts: conflicts}
+}
+
+// stored reads the message at seq, which the stream has acknowledged: a
+// direct get, which any replica of an R3 stream may answer, one that
+// lags behind the quorum with "not found"; it asks again until ctx ends.
+func (c *client) stored(ctx context.Context, seq uint64) (*natsjs.RawStreamMsg, error) {
+	for {
+		msg, err := c.stream.GetMsg(ctx, seq)
+		if !errors.Is(err, natsjs.ErrMsgNotFound) {
+			return msg, err
+		}
+		if werr := pause(ctx, time.Millisecond); werr != nil {
+			return nil, errors.Join(err, werr)
+		}
+	}
 }

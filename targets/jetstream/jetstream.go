@@ -9,16 +9,22 @@
 //     writer is rejected, refreshes the product's state with a direct get
 //     of the subject's last message and tries again (each try a conflict);
 //     a resubmission inside the duplicate window is recognised and answered
-//     with the original confirmation. Never oversells, never duplicates
-//     inside the window.
+//     with the original confirmation. An order the client's view says is
+//     sold out is first probed by its id (client.probe): the stream
+//     answers a duplicate if its first click bought, so a resubmission is
+//     never told "sold out" from the client's view while it was sold.
+//     Never oversells, never duplicates inside the window.
 //   - jetstream-noexpect: reads the product's last message, checks, and
 //     publishes without an expected sequence: concurrent buyers overwrite
-//     each other's view of the stock, and it oversells.
+//     each other's view of the stock, and it oversells. It probes as
+//     jetstream does.
 //   - jetstream-nodedupe: expectations but no message id: resubmissions
-//     apply again.
+//     apply again, or are told "sold out" once the stock is gone though
+//     their first click bought.
 //   - jetstream-kv: a key-value bucket, one key per product, each sale a
 //     compare-and-set update by revision (retried on conflict); the bucket
-//     keeps every revision for the audit. Not idempotent.
+//     keeps every revision for the audit. Not idempotent, as
+//     jetstream-nodedupe.
 //
 // Like the ledger designs, every variant spends jetstream.app_time (3ms)
 // between deciding a sale and publishing it: the application's own work.
@@ -111,6 +117,7 @@ type Target struct {
 	js         natsjs.JetStream
 	stream     string // the stream name (for kv, the bucket's stream)
 	bucket     string
+	base       string // the stream's subjects: base + ">"
 	prefix     string // subject of product p is prefix + p (stream) or the key p<p> (kv)
 	initial    []state
 	stock      targets.Stock
@@ -209,7 +216,8 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 		return t.startReadModel(ctx)
 	}
 	t.stream = "STAMPEDE_" + upperName(t.name)
-	t.prefix = "stampede." + t.name + ".p."
+	t.base = "stampede." + t.name + "."
+	t.prefix = t.base + "p."
 	// Deleting, not purging: a purge would keep the duplicate window.
 	if err := retry(ctx, func(ctx context.Context) error {
 		if err := t.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
@@ -221,7 +229,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	}
 	if err := retry(ctx, func(ctx context.Context) error {
 		_, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
-			Name: t.stream, Subjects: []string{t.prefix + ">"}, Storage: natsjs.FileStorage,
+			Name: t.stream, Subjects: []string{t.base + ">"}, Storage: natsjs.FileStorage,
 			Replicas: t.replicas, AllowDirect: true, Duplicates: dupWindow,
 		})
 		return err
@@ -310,6 +318,9 @@ func (t *Target) setupKV(ctx context.Context, s targets.Stock) error {
 }
 
 func (t *Target) subject(p int) string { return t.prefix + strconv.Itoa(p) }
+
+// probeSubject is where a probe is sent (never stored).
+func (t *Target) probeSubject() string { return t.base + "probe" }
 
 func kvKey(p int) string { return "p" + strconv.Itoa(p) }
 
