@@ -20,6 +20,11 @@
 //     their orders from a read model (my_orders) that a projector
 //     refreshes every ledger.projection_interval (100ms), so a confirmed
 //     order may not show at once (projection.go).
+//   - ledger-snapshot: check-then-append under a lock per product, and
+//     the sale that makes a product's Nth sale since its last snapshot
+//     also writes a snapshot of its stock (option ledger.snapshot_every,
+//     1000); the check reads the latest snapshot and the rows after it,
+//     not the product's whole history (snapshot.go).
 //
 // Every variant's client is a targets.Reader: the ledgers show a buyer's
 // orders from the ledger itself (a sale not compensated), at once;
@@ -41,6 +46,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,6 +62,7 @@ const (
 	serializable
 	reconcile
 	projection
+	snapshot
 )
 
 // isolation is the level the variant's sales run at.
@@ -75,6 +82,7 @@ func init() {
 		{"ledger-serializable", "PostgreSQL append-only ledger, check then append at SERIALIZABLE, retrying conflicts; never oversells", serializable},
 		{"ledger-reconcile", "PostgreSQL append-only ledger, append and confirm, then compensate oversold sales: oversold 0 after apologies", reconcile},
 		{"ledger-projection", "PostgreSQL append-only ledger at SERIALIZABLE; buyers read their orders from a projection refreshed every interval: read-your-own-writes may fail", projection},
+		{"ledger-snapshot", "PostgreSQL append-only ledger, a lock per product, a stock snapshot every N sales of it: the check reads the snapshot and the rows after it, so it stays cheap as the ledger grows", snapshot},
 	} {
 		targets.Register(targets.Registration{
 			Name: r.name, Description: r.desc, OptionPrefix: "ledger",
@@ -85,6 +93,8 @@ func init() {
 					Help: "ledger-reconcile: how often the reconciler runs during the run"},
 				{Key: "projection_interval", Kind: targets.KindDuration, Default: "100ms",
 					Help: "ledger-projection: how often the projector folds newly committed sales into the read model buyers read their orders from (my_orders)"},
+				{Key: "snapshot_every", Kind: targets.KindInt, Default: strconv.Itoa(DefaultSnapshotEvery), Min: 1,
+					Help: "ledger-snapshot: a product's stock is snapshotted by every Nth sale of it; the check reads the latest snapshot and at most about N rows after it"},
 				postgres.PoolOption,
 			},
 			New: func(cfg targets.Config) (targets.Target, error) {
@@ -98,7 +108,8 @@ func init() {
 				if every <= 0 {
 					every = 100 * time.Millisecond
 				}
-				return &Target{name: r.name, v: r.v, cfg: cfg, every: every, appTime: cfg.Options.Duration("app_time")}, nil
+				return &Target{name: r.name, v: r.v, cfg: cfg, every: every, appTime: cfg.Options.Duration("app_time"),
+					snapshotEvery: snapshotEvery(cfg.Options)}, nil
 			},
 		})
 	}
@@ -160,6 +171,10 @@ type Target struct {
 	appTime time.Duration
 	db      *postgres.DB
 	stock   targets.Stock
+	// snapshotEvery is ledger-snapshot's N: every Nth sale of a product
+	// since its latest snapshot takes a new one.
+	snapshotEvery int64
+	lockClass     int32 // ledger-snapshot: the first key of its products' locks
 
 	bg background // the reconciler or the projector
 }
@@ -242,6 +257,8 @@ func (t *Target) Info() targets.Info {
 		info.Settings["reconcile_every"] = t.every.String()
 	case projection:
 		info = t.projectionInfo()
+	case snapshot:
+		info = t.snapshotInfo()
 	default:
 		info = t.db.Info("append-only ledger: read SUM(delta), app work, append -qty if enough (2 round trips)",
 			"none (check-then-act at READ COMMITTED: oversells)", "read committed")
@@ -261,9 +278,15 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	t.db, t.stock = db, s
 	db.Statements = map[string]string{stmtCheck: sqlCheck, stmtSale: sqlSale, stmtShows: sqlShows}
 	stmts := []string{schemaSQL}
-	if t.v == projection {
+	switch t.v {
+	case projection:
 		db.Statements[stmtShows] = sqlShowsProjected
 		stmts = append(stmts, projectionSchemaSQL...)
+	case snapshot:
+		for name, sql := range snapshotStatements {
+			db.Statements[name] = sql
+		}
+		stmts = append(stmts, snapshotSchemaSQL...)
 	}
 	stmts = append(stmts,
 		fmt.Sprintf("INSERT INTO ledger (product, delta, kind) SELECT g, %d, 'r' FROM generate_series(0, %d) g", s.Capacity, s.Products-1),
@@ -272,6 +295,8 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 		return err
 	}
 	switch t.v {
+	case snapshot:
+		return t.setUpSnapshot(ctx)
 	case reconcile:
 		t.bg.start(ctx, t.every, t.reconcile)
 	case projection:
@@ -395,7 +420,12 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	iso := c.t.v.isolation()
 	var conflicts int32
 	for {
-		out, err := checkThenAppend(ctx, conn, iso, o, c.t.appTime)
+		var out targets.Outcome
+		if c.t.v == snapshot {
+			out, err = c.t.checkSnapshotThenAppend(ctx, conn, o)
+		} else {
+			out, err = checkThenAppend(ctx, conn, iso, o, c.t.appTime)
+		}
 		if err == nil {
 			return targets.Reply{Outcome: out, Conflicts: conflicts}
 		}
@@ -433,15 +463,28 @@ func checkThenAppend(ctx context.Context, conn *pgx.Conn, iso pgx.TxIsoLevel, o 
 	case stock < o.Quantity:
 		return targets.SoldOut, tx.Commit(ctx)
 	}
-	if appTime > 0 { // the application works on the order before writing it
-		select {
-		case <-time.After(appTime):
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+	if err := work(ctx, appTime); err != nil {
+		return 0, err
 	}
 	if _, err := tx.Exec(ctx, stmtSale, o.Product, o.Quantity, int64(o.ID)); err != nil {
 		return 0, err
 	}
 	return targets.Confirmed, tx.Commit(ctx)
+}
+
+// work is the application's work on an order between reading the stock and
+// writing the sale: it takes appTime, or returns ctx's error if that ends
+// first.
+func work(ctx context.Context, appTime time.Duration) error {
+	if appTime <= 0 {
+		return nil
+	}
+	t := time.NewTimer(appTime)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
