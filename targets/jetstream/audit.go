@@ -74,7 +74,7 @@ func (t *Target) readAll(try, whole context.Context) (targets.Audit, error) {
 			if err != nil {
 				return a, fmt.Errorf("audit: message %d: %w", seq, err)
 			}
-			if !m.sale { // a product's stock
+			if !m.sale { // a product's stock, an order's claim or decision
 				continue
 			}
 			p, err := t.productOf(msg.Subject())

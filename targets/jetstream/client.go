@@ -22,6 +22,7 @@ type client struct {
 	rm     *readModel // the target's read side
 	states []state
 	buf    []byte
+	dbuf   []byte // a message of an order's subject (jetstream-once)
 }
 
 func (c *client) Close() error {
@@ -147,6 +148,9 @@ func (c *client) refresh(ctx context.Context, p int) error {
 func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	if o.Product < 0 || o.Product >= len(c.states) || o.Quantity <= 0 {
 		return targets.Reply{Outcome: targets.Error, Err: errors.New("jetstream: no such product")}
+	}
+	if c.t.v == once {
+		return c.buyOnce(ctx, o)
 	}
 	st := &c.states[o.Product]
 	var conflicts int32

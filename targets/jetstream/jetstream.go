@@ -56,6 +56,7 @@ const (
 	noExpect
 	noDedupe
 	kv
+	once
 )
 
 func init() {
@@ -67,6 +68,7 @@ func init() {
 		{"jetstream-noexpect", "NATS JetStream, read the last message then publish without an expected sequence; oversells", noExpect},
 		{"jetstream-nodedupe", "NATS JetStream, expected last subject sequence but no Nats-Msg-Id; resubmissions apply again", noDedupe},
 		{"jetstream-kv", "NATS JetStream key-value bucket, a key per product, compare-and-set by revision; never oversells", kv},
+		{"jetstream-once", "NATS JetStream, a subject per order written once (expected sequence 0) atomically with the sale; an order applies at most once for ever", once},
 	} {
 		targets.Register(targets.Registration{
 			Name: r.name, Description: r.desc, OptionPrefix: "jetstream",
@@ -77,20 +79,24 @@ func init() {
 					Help: "embedded servers' fsync: default (every 2 minutes) or always (every message)"},
 				{Key: "app_time", Kind: targets.KindDuration, Default: "3ms",
 					Help: "the application's work between deciding a sale and publishing it"},
+				{Key: "duplicate_window", Kind: targets.KindDuration, Default: DefaultDuplicateWindow.String(),
+					Help: "the stream's duplicate window (Nats-Msg-Id dedupe); 0 is the server's default"},
 			},
 			New: func(cfg targets.Config) (targets.Target, error) {
 				if cfg.Backends == nil {
 					return nil, targets.ErrNoBackends
 				}
 				return &Target{name: r.name, v: r.v, cfg: cfg, replicas: cfg.Options.Int("replicas"),
-					syncAlways: cfg.Options.String("sync") == "always", appTime: cfg.Options.Duration("app_time")}, nil
+					syncAlways: cfg.Options.String("sync") == "always", appTime: cfg.Options.Duration("app_time"),
+					dupWindow: cfg.Options.Duration("duplicate_window")}, nil
 			},
 		})
 	}
 }
 
-// dupWindow is the stream's duplicate window.
-const dupWindow = 2 * time.Minute
+// DefaultDuplicateWindow is nats-server's duplicate window, the default
+// of jetstream.duplicate_window.
+const DefaultDuplicateWindow = 2 * time.Minute
 
 // state is a client's last known state of a product: the sequence (or KV
 // revision) of its last message and the stock it left.
@@ -108,6 +114,7 @@ type Target struct {
 	replicas   int
 	syncAlways bool
 	appTime    time.Duration
+	dupWindow  time.Duration // the stream's duplicate window, as the server set it after Setup
 
 	server     targets.NATSServer
 	url        string
@@ -133,7 +140,7 @@ func upperName(design string) string {
 func (t *Target) Info() targets.Info {
 	info := targets.Info{Settings: map[string]string{
 		"replicas": strconv.Itoa(t.replicas), "app_time": t.appTime.String(), "stream": t.stream,
-		"duplicate_window": dupWindow.String(), "read_side": t.readSide(),
+		"duplicate_window": t.dupWindow.String(), "read_side": t.readSide(),
 	}}
 	switch t.v {
 	case noExpect:
@@ -146,9 +153,17 @@ func (t *Target) Info() targets.Info {
 		info.Design = "key-value bucket, a key per product, compare-and-set update by revision; refresh and retry on conflict"
 		info.Consistency = "strong per product (optimistic), not idempotent"
 		info.Settings["bucket"] = t.bucket
+		delete(info.Settings, "duplicate_window") // no message ids
+	case once:
+		info.Design = "a subject per order, first written expected empty (Nats-Expected-Last-Subject-Sequence 0): a claim, then the sale " +
+			"on the product's subject (expected last subject sequence, Nats-Msg-Id per claim), then the decision; a refusal written alone; " +
+			"a resubmission reads the decision, or finds the sale, or fences the claim off and takes the order over"
+		info.Consistency = "strong per product (optimistic), idempotent for ever: an order's subject is taken once, whatever the duplicate window"
+		info.Settings["cost"] = "a sale is three messages (claim, sale, decision; two round trips, the decision not waited for) against jetstream's one; " +
+			"a refusal is one stored message where jetstream's probe stores nothing; the order subjects grow the stream by a message or three per order, for ever"
 	default:
 		info.Design = "publish with Nats-Expected-Last-Subject-Sequence and Nats-Msg-Id; refresh and retry on conflict"
-		info.Consistency = "strong per product (optimistic), idempotent within " + dupWindow.String()
+		info.Consistency = "strong per product (optimistic), idempotent within the duplicate window (" + t.dupWindow.String() + ")"
 	}
 	sync := "default"
 	if t.syncAlways {
@@ -228,10 +243,14 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 		return fmt.Errorf("delete stream %s: %w", t.stream, err)
 	}
 	if err := retry(ctx, func(ctx context.Context) error {
-		_, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
+		st, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
 			Name: t.stream, Subjects: []string{t.base + ">"}, Storage: natsjs.FileStorage,
-			Replicas: t.replicas, AllowDirect: true, Duplicates: dupWindow,
+			Replicas: t.replicas, AllowDirect: true, Duplicates: t.dupWindow,
 		})
+		if err == nil {
+			cfg := st.CachedInfo().Config
+			t.dupWindow = cfg.Duplicates
+		}
 		return err
 	}); err != nil {
 		return fmt.Errorf("create stream %s: %w", t.stream, err)
@@ -322,9 +341,18 @@ func (t *Target) subject(p int) string { return t.prefix + strconv.Itoa(p) }
 // probeSubject is where a probe is sent (never stored).
 func (t *Target) probeSubject() string { return t.base + "probe" }
 
+// orderSubject is the subject of order id (jetstream-once): its one
+// decision.
+func (t *Target) orderSubject(id targets.OrderID) string {
+	return t.base + "o." + strconv.FormatUint(uint64(id), 10)
+}
+
 func kvKey(p int) string { return "p" + strconv.Itoa(p) }
 
-// The payloads: "stock <capacity>" and "sale <order> <qty> <left>".
+// The payloads: "stock <capacity>" and "sale <order> <qty> <left>" on a
+// product's subject; "claim <order> <product> <qty> <generation>", "bought
+// <order> <product> <qty>" and "refused <order> <product> <qty>" on an
+// order's (jetstream-once).
 func stockPayload(capacity int64) string { return "stock " + strconv.FormatInt(capacity, 10) }
 
 func salePayload(buf []byte, id targets.OrderID, qty, left int64) []byte {
@@ -336,12 +364,42 @@ func salePayload(buf []byte, id targets.OrderID, qty, left int64) []byte {
 	return strconv.AppendInt(buf, left, 10)
 }
 
-// parsed is a message of a product's subject.
+func claimPayload(buf []byte, o targets.Order, gen int) []byte {
+	buf = append(buf[:0], "claim "...)
+	buf = strconv.AppendUint(buf, uint64(o.ID), 10)
+	buf = append(buf, ' ')
+	buf = strconv.AppendInt(buf, int64(o.Product), 10)
+	buf = append(buf, ' ')
+	buf = strconv.AppendInt(buf, o.Quantity, 10)
+	buf = append(buf, ' ')
+	return strconv.AppendInt(buf, int64(gen), 10)
+}
+
+func decisionPayload(buf []byte, bought bool, o targets.Order) []byte {
+	if bought {
+		buf = append(buf[:0], "bought "...)
+	} else {
+		buf = append(buf[:0], "refused "...)
+	}
+	buf = strconv.AppendUint(buf, uint64(o.ID), 10)
+	buf = append(buf, ' ')
+	buf = strconv.AppendInt(buf, int64(o.Product), 10)
+	buf = append(buf, ' ')
+	return strconv.AppendInt(buf, o.Quantity, 10)
+}
+
+// parsed is a message of the stream: a product's stock or sale, or an
+// order's decision.
 type parsed struct {
-	sale  bool
-	order targets.OrderID
-	qty   int64
-	left  int64
+	sale    bool
+	claim   bool // an order's owner, of generation gen
+	bought  bool // an order's decision: sold
+	refused bool // an order's decision: sold out
+	order   targets.OrderID
+	product int // of a claim or a decision
+	gen     int
+	qty     int64
+	left    int64
 }
 
 func parse(data []byte) (parsed, error) {
@@ -358,6 +416,23 @@ func parse(data []byte) (parsed, error) {
 			return parsed{}, err
 		}
 		return parsed{sale: true, order: targets.OrderID(id), qty: qty, left: left}, nil
+	case len(f) == 4 && (f[0] == "bought" || f[0] == "refused"):
+		id, err1 := strconv.ParseUint(f[1], 10, 64)
+		p, err2 := strconv.Atoi(f[2])
+		qty, err3 := strconv.ParseInt(f[3], 10, 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return parsed{}, err
+		}
+		return parsed{bought: f[0] == "bought", refused: f[0] == "refused", order: targets.OrderID(id), product: p, qty: qty}, nil
+	case len(f) == 5 && f[0] == "claim":
+		id, err1 := strconv.ParseUint(f[1], 10, 64)
+		p, err2 := strconv.Atoi(f[2])
+		qty, err3 := strconv.ParseInt(f[3], 10, 64)
+		gen, err4 := strconv.Atoi(f[4])
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return parsed{}, err
+		}
+		return parsed{claim: true, order: targets.OrderID(id), product: p, qty: qty, gen: gen}, nil
 	}
 	return parsed{}, fmt.Errorf("jetstream: unreadable message %q", data)
 }

@@ -27,7 +27,7 @@ func TestFlashCrowd(t *testing.T) {
 	} {
 		t.Run(setup.name, func(t *testing.T) {
 			runs := map[string]struct{ oversold, duplicated, lost, phantom, conflicts, contradicted int64 }{}
-			for _, name := range []string{"jetstream", "jetstream-noexpect", "jetstream-nodedupe", "jetstream-kv"} {
+			for _, name := range []string{"jetstream", "jetstream-noexpect", "jetstream-nodedupe", "jetstream-kv", "jetstream-once"} {
 				r := designtest.Run(t, name, sc, setup.opts...)
 				k := r.Checks
 				runs[name] = struct{ oversold, duplicated, lost, phantom, conflicts, contradicted int64 }{
@@ -45,7 +45,7 @@ func TestFlashCrowd(t *testing.T) {
 					t.Errorf("%s: lost %d, phantom %d; want 0", name, r.lost, r.phantom)
 				}
 			}
-			for _, name := range []string{"jetstream", "jetstream-kv", "jetstream-nodedupe"} {
+			for _, name := range []string{"jetstream", "jetstream-kv", "jetstream-nodedupe", "jetstream-once"} {
 				if runs[name].oversold != 0 {
 					t.Errorf("%s: oversold %d, want 0: the expected sequence guards the stock", name, runs[name].oversold)
 				}
@@ -55,13 +55,15 @@ func TestFlashCrowd(t *testing.T) {
 			}
 			// The designs with message ids answer a resubmission as the
 			// stream decided it; those without cannot recognise one.
-			for _, name := range []string{"jetstream", "jetstream-noexpect"} {
+			for _, name := range []string{"jetstream", "jetstream-noexpect", "jetstream-once"} {
 				if runs[name].contradicted != 0 {
 					t.Errorf("%s: %d orders told both yes and no, want 0", name, runs[name].contradicted)
 				}
 			}
-			if runs["jetstream"].duplicated != 0 {
-				t.Errorf("jetstream: duplicated %d, want 0: Nats-Msg-Id dedupes resubmissions", runs["jetstream"].duplicated)
+			for _, name := range []string{"jetstream", "jetstream-once"} {
+				if runs[name].duplicated != 0 {
+					t.Errorf("%s: duplicated %d, want 0: resubmissions are recognised", name, runs[name].duplicated)
+				}
 			}
 			if runs["jetstream-noexpect"].oversold <= 0 {
 				t.Errorf("jetstream-noexpect: oversold %d, want above 0", runs["jetstream-noexpect"].oversold)

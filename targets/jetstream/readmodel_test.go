@@ -68,7 +68,7 @@ func visibleWithin(t *testing.T, c *client, id targets.OrderID, bound time.Durat
 // read model: a confirmed order shows within a bound, one never bought
 // does not, and Info says where reads come from.
 func TestReadModelShowsOwnWrites(t *testing.T) {
-	for _, name := range []string{"jetstream", "jetstream-noexpect", "jetstream-nodedupe", "jetstream-kv"} {
+	for _, name := range []string{"jetstream", "jetstream-noexpect", "jetstream-nodedupe", "jetstream-kv", "jetstream-once"} {
 		t.Run(name, func(t *testing.T) {
 			tgt, c := setUp(t, name, targets.Stock{Products: 2, Capacity: 10})
 			if rs := tgt.Info().Settings["read_side"]; !strings.Contains(rs, "ordered consumer of") || !strings.Contains(rs, tgt.stream) {
