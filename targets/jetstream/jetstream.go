@@ -25,6 +25,11 @@
 //     compare-and-set update by revision (retried on conflict); the bucket
 //     keeps every revision for the audit. Not idempotent, as
 //     jetstream-nodedupe.
+//   - jetstream-once: "There can only be one": jetstream's sale, with a
+//     subject per order in the same stream, taken once (expected last
+//     subject sequence 0) by a claim before the sale and a decision after
+//     it, so a resubmission, however late, reads the order's decision
+//     rather than trusting the duplicate window (once.go).
 //
 // Like the ledger designs, every variant spends jetstream.app_time (3ms)
 // between deciding a sale and publishing it: the application's own work.
@@ -68,7 +73,7 @@ func init() {
 		{"jetstream-noexpect", "NATS JetStream, read the last message then publish without an expected sequence; oversells", noExpect},
 		{"jetstream-nodedupe", "NATS JetStream, expected last subject sequence but no Nats-Msg-Id; resubmissions apply again", noDedupe},
 		{"jetstream-kv", "NATS JetStream key-value bucket, a key per product, compare-and-set by revision; never oversells", kv},
-		{"jetstream-once", "NATS JetStream, a subject per order written once (expected sequence 0) atomically with the sale; an order applies at most once for ever", once},
+		{"jetstream-once", "NATS JetStream, a subject per order taken once (expected sequence 0) before the sale; an order applies at most once for ever, whatever the duplicate window", once},
 	} {
 		targets.Register(targets.Registration{
 			Name: r.name, Description: r.desc, OptionPrefix: "jetstream",
