@@ -88,10 +88,11 @@ func snapshotsExact(t *testing.T, conn *pgx.Conn, every int64) int {
 	return n
 }
 
-// sell begins a sale's transaction on conn as the design does: it takes
-// the lock of product (class being the design's lock key), checks, and
-// appends one seat for order id with a snapshot, leaving the transaction
-// open; the test rolls it back if it has not ended.
+// sell begins a sale's transaction on conn and appends one seat of
+// product for order id as the design does, under the product's lock
+// (class being the design's lock key), with a snapshot; it leaves the
+// transaction open, holding the lock, and the test rolls it back if it
+// has not ended.
 func sell(t *testing.T, conn *pgx.Conn, class int32, product int, id targets.OrderID) (pgx.Tx, error) {
 	t.Helper()
 	tx, err := conn.Begin(t.Context())
@@ -99,11 +100,10 @@ func sell(t *testing.T, conn *pgx.Conn, class int32, product int, id targets.Ord
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tx.Rollback(context.Background()) })
-	k, err := lockAndCheck(t.Context(), tx, class, product, id)
-	if err != nil {
-		return tx, err
+	sold, err := lockAndAppend(t.Context(), tx, class, targets.Order{ID: id, Product: product, Quantity: 1, Attempt: 1}, 1)
+	if err == nil && !sold {
+		t.Fatalf("order %v of product %d not sold", id, product)
 	}
-	_, err = tx.Exec(t.Context(), stmtSnapshotSale, product, 1, int64(id), k.stock, true)
 	return tx, err
 }
 
