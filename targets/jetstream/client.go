@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +23,8 @@ type client struct {
 	rm     *readModel // the target's read side
 	states []state
 	buf    []byte
-	dbuf   []byte // a message of an order's subject (jetstream-once)
+	dbuf   []byte    // a message of an order's subject (jetstream-once)
+	msg    *nats.Msg // the sale publish reuses it
 }
 
 func (c *client) Close() error {
@@ -130,6 +132,7 @@ func (c *client) refresh(ctx context.Context, p int) error {
 			return err
 		}
 		st.seq, st.left = e.Revision(), m.left
+		c.t.view.offer(p, *st)
 		return nil
 	}
 	msg, err := c.stream.GetLastMsgForSubject(ctx, c.t.subject(p))
@@ -141,6 +144,28 @@ func (c *client) refresh(ctx context.Context, p int) error {
 		return err
 	}
 	st.seq, st.left = msg.Sequence, m.left
+	c.t.view.offer(p, *st)
+	return nil
+}
+
+// fresh brings the client's view of o's product up to date before o
+// decides on it, as jetstream.seq says: own leaves it as the client's
+// last write left it, fetch reads the subject's last message (unless the
+// view says too few seats already: stock only goes down), watch takes the
+// target's shared view if it is newer.
+func (c *client) fresh(ctx context.Context, o targets.Order) error {
+	p := o.Product
+	switch c.t.seq {
+	case seqFetch:
+		if c.states[p].left < o.Quantity {
+			return nil
+		}
+		return c.refresh(ctx, p)
+	case seqWatch:
+		if v := c.t.view.load(p); v.seq > c.states[p].seq {
+			c.states[p] = v
+		}
+	}
 	return nil
 }
 
@@ -158,6 +183,8 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 		if err := c.refresh(ctx, o.Product); err != nil {
 			return failed(err, 0)
 		}
+	} else if err := c.fresh(ctx, o); err != nil {
+		return failed(err, 0)
 	}
 	worked := false
 	for {
@@ -211,22 +238,35 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 			return c.decided(ctx, o, seq, conflicts)
 		}
 		st.seq, st.left = seq, left
+		c.t.view.offer(o.Product, *st)
 		return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}
 	}
 }
 
-// publish sends a sale with the headers of the variant.
+// publish sends a sale with the headers of the variant: the client's one
+// message, its headers set in place (the hot path of a run).
 func (c *client) publish(ctx context.Context, o targets.Order, lastSeq uint64) (*natsjs.PubAck, error) {
-	msg := &nats.Msg{Subject: c.t.subject(o.Product), Data: c.buf}
-	var opts []natsjs.PublishOpt
+	if c.msg == nil {
+		c.msg = &nats.Msg{Header: nats.Header{}}
+		if c.t.v != noDedupe {
+			c.msg.Header[natsjs.MsgIDHeader] = []string{""}
+		}
+		if c.t.v != noExpect {
+			c.msg.Header[natsjs.ExpectedLastSubjSeqHeader] = []string{""}
+		}
+	}
+	c.msg.Subject, c.msg.Data = c.t.subjects[o.Product], c.buf
 	if c.t.v != noDedupe {
-		opts = append(opts, natsjs.WithMsgID(o.ID.String()))
+		c.msg.Header[natsjs.MsgIDHeader][0] = msgID(o.ID)
 	}
 	if c.t.v != noExpect {
-		opts = append(opts, natsjs.WithExpectLastSequencePerSubject(lastSeq))
+		c.msg.Header[natsjs.ExpectedLastSubjSeqHeader][0] = strconv.FormatUint(lastSeq, 10)
 	}
-	return c.js.PublishMsg(ctx, msg, opts...)
+	return c.js.PublishMsg(ctx, c.msg)
 }
+
+// msgID is an order's Nats-Msg-Id, its external key ("o-42").
+func msgID(id targets.OrderID) string { return "o-" + strconv.FormatUint(uint64(id), 10) }
 
 // probe asks the stream whether it holds a message with order o's id
 // (Nats-Msg-Id), without storing one: the impatient clicker's tactic, for
@@ -253,7 +293,7 @@ func (c *client) publish(ctx context.Context, o targets.Order, lastSeq uint64) (
 // expects a subject sequence no subject reaches. The tests hold
 // nats-server to this order.
 func (c *client) probe(ctx context.Context, o targets.Order, conflicts int32) targets.Reply {
-	opts := []natsjs.PublishOpt{natsjs.WithMsgID(o.ID.String())}
+	opts := []natsjs.PublishOpt{natsjs.WithMsgID(msgID(o.ID))}
 	if c.t.replicas > 1 {
 		opts = append(opts, natsjs.WithExpectLastSequencePerSubject(math.MaxUint64))
 	} else {

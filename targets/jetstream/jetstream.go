@@ -86,14 +86,20 @@ func init() {
 					Help: "the application's work between deciding a sale and publishing it"},
 				{Key: "duplicate_window", Kind: targets.KindDuration, Default: DefaultDuplicateWindow.String(),
 					Help: "the stream's duplicate window (Nats-Msg-Id dedupe); 0 is the server's default"},
+				{Key: "seq", Kind: targets.KindChoice, Default: DefaultSeq, Choices: []string{string(seqOwn), string(seqFetch), string(seqWatch)},
+					Help: "how a client knows a product's last sequence before writing: own (its own last write), fetch (a direct get before each order), watch (a view shared by the target's clients, fed by a consumer of the stream)"},
 			},
 			New: func(cfg targets.Config) (targets.Target, error) {
 				if cfg.Backends == nil {
 					return nil, targets.ErrNoBackends
 				}
+				seq, err := seqFor(cfg.Options.String("seq"))
+				if err != nil {
+					return nil, err
+				}
 				return &Target{name: r.name, v: r.v, cfg: cfg, replicas: cfg.Options.Int("replicas"),
 					syncAlways: cfg.Options.String("sync") == "always", appTime: cfg.Options.Duration("app_time"),
-					dupWindow: cfg.Options.Duration("duplicate_window")}, nil
+					dupWindow: cfg.Options.Duration("duplicate_window"), seq: seq}, nil
 			},
 		})
 	}
@@ -120,6 +126,7 @@ type Target struct {
 	syncAlways bool
 	appTime    time.Duration
 	dupWindow  time.Duration // the stream's duplicate window, as the server set it after Setup
+	seq        seqMode
 
 	server     targets.NATSServer
 	url        string
@@ -129,12 +136,14 @@ type Target struct {
 	js         natsjs.JetStream
 	stream     string // the stream name (for kv, the bucket's stream)
 	bucket     string
-	base       string // the stream's subjects: base + ">"
-	prefix     string // subject of product p is prefix + p (stream) or the key p<p> (kv)
+	base       string   // the stream's subjects: base + ">"
+	prefix     string   // subject of product p is prefix + p (stream) or the key p<p> (kv)
+	subjects   []string // subject of each product, made once
 	initial    []state
 	stock      targets.Stock
 	version    string
 	rm         *readModel // the read side, started by Setup
+	view       *view      // the products' states shared by the clients (seq=watch), fed by rm
 }
 
 func upperName(design string) string {
@@ -145,7 +154,7 @@ func upperName(design string) string {
 func (t *Target) Info() targets.Info {
 	info := targets.Info{Settings: map[string]string{
 		"replicas": strconv.Itoa(t.replicas), "app_time": t.appTime.String(), "stream": t.stream,
-		"duplicate_window": t.dupWindow.String(), "read_side": t.readSide(),
+		"duplicate_window": t.dupWindow.String(), "read_side": t.readSide(), "seq": t.seqSource(),
 	}}
 	switch t.v {
 	case noExpect:
@@ -238,6 +247,10 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	t.stream = "STAMPEDE_" + upperName(t.name)
 	t.base = "stampede." + t.name + "."
 	t.prefix = t.base + "p."
+	t.subjects = make([]string, s.Products)
+	for p := range t.subjects {
+		t.subjects[p] = t.prefix + strconv.Itoa(p)
+	}
 	// Deleting, not purging: a purge would keep the duplicate window.
 	if err := retry(ctx, func(ctx context.Context) error {
 		if err := t.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
@@ -279,7 +292,11 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 // startReadModel starts the projector of the design's stream (the
 // bucket's, for kv) from its first message.
 func (t *Target) startReadModel(ctx context.Context) error {
-	rm, err := startReadModel(ctx, t.url, t.name, t.stream)
+	t.view = nil
+	if t.seq == seqWatch {
+		t.view = newView(t.initial)
+	}
+	rm, err := startReadModel(ctx, t.url, t.name, t.stream, t.view, t.productOf)
 	if err != nil {
 		return err
 	}
@@ -538,4 +555,18 @@ func dialCause(ctx context.Context, urls string, err error) error {
 	}
 	c.Close()
 	return err
+}
+
+// seqSource says, for Info, how the design's clients know a product's
+// last sequence.
+func (t *Target) seqSource() string {
+	switch {
+	case t.v == noExpect:
+		return "fetch: the product's last message, read before each order (the design's own read), whatever jetstream.seq"
+	case t.seq == seqFetch:
+		return "fetch: a direct get of the product's last message before each order"
+	case t.seq == seqWatch:
+		return "watch: a view shared by the target's clients, fed by the read model's consumer and by their own writes"
+	}
+	return "own: the client's own last write of the product (or its refresh after a conflict)"
 }

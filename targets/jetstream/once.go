@@ -72,6 +72,9 @@ import (
 func (c *client) buyOnce(ctx context.Context, o targets.Order) targets.Reply {
 	st := &c.states[o.Product]
 	var conflicts int32
+	if err := c.fresh(ctx, o); err != nil {
+		return failed(err, conflicts)
+	}
 	// The first write on the order's subject: a refusal, or a claim.
 	var gen int
 	var claim uint64
@@ -157,6 +160,7 @@ func (c *client) buyOnce(ctx context.Context, o targets.Order) targets.Reply {
 			return c.awaitDecision(ctx, o, conflicts)
 		case err == nil:
 			st.seq, st.left = ack.Sequence, left
+			c.t.view.offer(o.Product, *st)
 			c.sendDecision(o, true, claim)
 			return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}
 		case isMsgIDInProcess(err): // a fence being decided: ask again shortly
@@ -178,7 +182,7 @@ func (c *client) buyOnce(ctx context.Context, o targets.Order) targets.Reply {
 // saleMsgID is the Nats-Msg-Id of generation gen's sale of an order, and
 // of the fence that ends that generation.
 func saleMsgID(id targets.OrderID, gen int) string {
-	return id.String() + "/" + strconv.Itoa(gen)
+	return msgID(id) + "/" + strconv.Itoa(gen)
 }
 
 // writeClaim writes the claim of generation gen of order o, expected at

@@ -30,6 +30,9 @@ type readModel struct {
 	orders map[targets.OrderID]struct{} // guarded by mu
 	err    error                        // why the projector stopped early, guarded by mu
 
+	view      *view                             // fed with each product's state, or nil
+	productOf func(subject string) (int, error) // a product's subject to its index
+
 	nc       *nats.Conn
 	msgs     natsjs.MessagesContext
 	stopping atomic.Bool
@@ -37,8 +40,9 @@ type readModel struct {
 }
 
 // startReadModel connects, creates an ordered consumer of stream from its
-// first message and starts the projector's goroutine.
-func startReadModel(ctx context.Context, url, name, stream string) (*readModel, error) {
+// first message and starts the projector's goroutine. A view, if not nil,
+// is offered each product's state as the projector sees it.
+func startReadModel(ctx context.Context, url, name, stream string, v *view, productOf func(string) (int, error)) (*readModel, error) {
 	nc, err := nats.Connect(url, nats.Name("stampede-"+name+"-readmodel"))
 	if err != nil {
 		return nil, fmt.Errorf("read model: nats: connect: %w", err)
@@ -61,7 +65,7 @@ func startReadModel(ctx context.Context, url, name, stream string) (*readModel, 
 		nc.Close()
 		return nil, fmt.Errorf("read model: consume %s: %w", stream, err)
 	}
-	rm := &readModel{orders: map[targets.OrderID]struct{}{}, nc: nc, msgs: msgs, done: make(chan struct{})}
+	rm := &readModel{orders: map[targets.OrderID]struct{}{}, view: v, productOf: productOf, nc: nc, msgs: msgs, done: make(chan struct{})}
 	go rm.project()
 	return rm, nil
 }
@@ -88,6 +92,13 @@ func (rm *readModel) project() {
 			rm.mu.Lock()
 			rm.orders[m.order] = struct{}{}
 			rm.mu.Unlock()
+		}
+		if rm.view != nil && (m.sale || !(m.claim || m.bought || m.refused)) { // a product's sale or stock
+			if p, err := rm.productOf(msg.Subject()); err == nil {
+				if meta, err := msg.Metadata(); err == nil {
+					rm.view.offer(p, state{seq: meta.Sequence.Stream, left: m.left})
+				}
+			}
 		}
 	}
 }
