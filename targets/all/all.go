@@ -6,7 +6,7 @@ package all
 
 import (
 	_ "github.com/stampede-bench/stampede/targets/http"       // http: any stampede/http/v1 service
-	_ "github.com/stampede-bench/stampede/targets/jetstream"  // jetstream, jetstream-noexpect, jetstream-nodedupe, jetstream-kv
+	_ "github.com/stampede-bench/stampede/targets/jetstream"  // jetstream, jetstream-once, jetstream-noexpect, jetstream-nodedupe, jetstream-kv
 	_ "github.com/stampede-bench/stampede/targets/ledger"     // ledger, ledger-serializable, ledger-reconcile, ledger-projection, ledger-snapshot
 	_ "github.com/stampede-bench/stampede/targets/memory"     // memory, memory-racy
 	_ "github.com/stampede-bench/stampede/targets/queue"      // queue, queue-memory, queue-atmostonce
