@@ -638,13 +638,7 @@ func latencyPlot(runs []*results.TargetRun) (layout, error) {
 	}
 	lo, hi = decades(lo, hi)
 	for _, p := range []*plot.Plot{resp, svc} {
-		p.Add(gridLines())
-		p.X.Label.Text = "percentile"
-		p.X.Tick.Marker = ninesTicks{}
-		p.X.Min, p.X.Max = 0, math.Max(right, 1)
-		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = durationTicks{}
-		p.Y.Min, p.Y.Max = lo, hi
+		percentileAxes(p, lo, hi, right)
 	}
 	l.grid = [][]*plot.Plot{{resp, svc}}
 	l.legend, l.legendW = legend, legendWidth(legend, names)
@@ -696,13 +690,7 @@ func visibilityPlot(runs []*results.TargetRun) (layout, error) {
 		lo, hi = floorUS, 10*floorUS
 	}
 	lo, hi = decades(lo, hi)
-	p.Add(gridLines())
-	p.X.Label.Text = "percentile"
-	p.X.Tick.Marker = ninesTicks{}
-	p.X.Min, p.X.Max = 0, math.Max(right, 1)
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = durationTicks{}
-	p.Y.Min, p.Y.Max = lo, hi
+	percentileAxes(p, lo, hi, right)
 	l.grid = [][]*plot.Plot{{p}}
 	l.legend, l.legendW = legend, legendWidth(legend, names)
 	l.height = max(4.5*vg.Inch, vg.Length(len(names))*vg.Points(11)+vg.Points(60))
@@ -768,17 +756,23 @@ func waitingRoomPlot(runs []*results.TargetRun) (layout, error) {
 	queue.Y.Tick.Marker = countTicks{}
 	queue.Y.Min = 0
 	lo, hi = decades(lo, hi)
-	wait.Add(gridLines())
-	wait.X.Label.Text = "percentile"
-	wait.X.Tick.Marker = ninesTicks{}
-	wait.X.Min, wait.X.Max = 0, math.Max(right, 1)
-	wait.Y.Scale = plot.LogScale{}
-	wait.Y.Tick.Marker = durationTicks{}
-	wait.Y.Min, wait.Y.Max = lo, hi
+	percentileAxes(wait, lo, hi, right)
 	l.grid = [][]*plot.Plot{{queue, wait}}
 	l.legend, l.legendW = legend, legendWidth(legend, names)
 	l.height = max(4.5*vg.Inch, vg.Length(len(names))*vg.Points(11)+vg.Points(60))
 	return l, nil
+}
+
+// percentileAxes makes p a percentile plot: a grid, nines on x up to
+// right, and durations on a log y from lo to hi.
+func percentileAxes(p *plot.Plot, lo, hi, right float64) {
+	p.Add(gridLines())
+	p.X.Label.Text = "percentile"
+	p.X.Tick.Marker = ninesTicks{}
+	p.X.Min, p.X.Max = 0, math.Max(right, 1)
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = durationTicks{}
+	p.Y.Min, p.Y.Max = lo, hi
 }
 
 // gridShape arranges n small multiples in columns and rows.
