@@ -24,9 +24,13 @@ import (
 //     per-buyer limit, from the audit's applied orders (0 without one);
 //   - refused-unknown: orders never confirmed, told no by one attempt and
 //     left unknown by another; refused-applied, those of them applied
-//     after all (the buyer was told no and holds the seats).
+//     after all (the buyer was told no and holds the seats);
+//   - undersold: per product, the smaller of the seats left unsold and
+//     the seats of the orders refused while stock remained (told no,
+//     never confirmed nor applied, their quantity within the seats left at
+//     the end, and not over the buyer's limit), summed over products.
 //
-// It also fills o.Buyers, o.Submitted and o.NotSent: in open loop every
+// It also fills o.Buyers, o.Submitted, o.NotSent, o.Bought and o.Seats: in open loop every
 // order of the plan is a buyer, sent or not; in closed loop the orders the
 // users placed. It runs after the workers have stopped, so it reads and
 // writes the flags without atomics.
@@ -77,6 +81,16 @@ func check(stock targets.Stock, plan *scenario.Plan, r *run, a targets.Audit, o 
 			c.LimitExceeded++
 		}
 	}
+	// Seats left per product, and the seats of the orders refused while
+	// they were left.
+	left := make([]int64, stock.Products)
+	refused := make([]int64, stock.Products)
+	for p := range left {
+		left[p] = stock.Capacity
+		if p < len(a.Sold) {
+			left[p] = max(stock.Capacity-a.Sold[p], 0)
+		}
+	}
 	for idx := range orders {
 		f := r.flag(idx)
 		if f&(flagConfirmed|flagNo|flagUnknown) == 0 {
@@ -98,6 +112,17 @@ func check(stock targets.Stock, plan *scenario.Plan, r *run, a targets.Audit, o 
 		if f&flagConfirmed != 0 && f&flagNo != 0 {
 			c.Contradicted++
 		}
+		if f&flagConfirmed != 0 {
+			_, qty := plan.Order(uint32(idx))
+			o.Bought++
+			o.Seats += qty
+		} else if f&flagNo != 0 && !applied {
+			p, qty := plan.Order(uint32(idx))
+			overLimit := tickets != nil && tickets[plan.Buyer(uint32(idx))]+qty > stock.BuyerLimit
+			if p < len(left) && qty <= left[p] && !overLimit {
+				refused[p] += qty
+			}
+		}
 		switch {
 		case f&flagConfirmed != 0:
 			if !applied {
@@ -118,6 +143,9 @@ func check(stock targets.Stock, plan *scenario.Plan, r *run, a targets.Audit, o 
 				c.RefusedApplied++
 			}
 		}
+	}
+	for p := range left {
+		c.Undersold += min(left[p], refused[p])
 	}
 	if o.Submitted > 0 {
 		c.DuplicateRate = float64(c.DuplicatedOrders) / float64(o.Submitted)

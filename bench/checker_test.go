@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 func TestCheck(t *testing.T) {
 	sc := testScenario(10, 1e9, 1)
 	sc.Stock = scenario.Stock{Products: 2, Capacity: 10}
-	plan := &scenario.Plan{Scenario: sc, Orders: 11}
+	plan := scenario.NewPlan(sc)
+	plan.Orders = 11
 	r := newRun(plan)
 	// What clients were told, by order index (id - 1).
 	told := map[uint32]uint32{
@@ -49,8 +51,16 @@ func TestCheck(t *testing.T) {
 	want := results.Checks{Capacity: 20, Sold: 17, Oversold: 2, DuplicatedOrders: 1, DuplicateRate: 1.0 / 9, Lost: 1,
 		Phantom: 1, Apologies: 1, Unresolved: 2, UnresolvedApplied: 1, Foreign: 1, Contradicted: 1,
 		RefusedUnknown: 2, RefusedApplied: 1}
+	// Order 10 (index) was refused and not applied: undersold if its
+	// product had a seat left (product 1: 5 left; product 0 sold out).
+	if p, _ := plan.Order(10); p == 1 {
+		want.Undersold = 1
+	}
 	if got != want {
 		t.Errorf("check:\n got %+v\nwant %+v", got, want)
+	}
+	if o.Bought != 4 || o.Seats != 4 {
+		t.Errorf("bought %d orders of %d seats, want 4 and 4 (orders 0, 1, 3, 7)", o.Bought, o.Seats)
 	}
 	if o.Submitted != 9 || o.NotSent != 2 || o.Buyers != 11 {
 		t.Errorf("buyers %d = submitted %d + not sent %d, want 11 = 9 + 2", o.Buyers, o.Submitted, o.NotSent)
@@ -108,4 +118,44 @@ func (f *failingAudit) Audit(ctx context.Context) (targets.Audit, error) {
 		}
 	}
 	return a, nil
+}
+
+// A design that turns buyers away while it has seats shows the seats it
+// failed to sell as undersold; the same design selling honestly shows
+// none, though it too answers sold out once the seats are gone.
+func TestUndersold(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		var mu sync.Mutex
+		var sold, refusedQty int64
+		const capacity = 100
+		tgt := newFuncTarget(func(_ context.Context, o targets.Order) targets.Reply {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case sold+o.Quantity > capacity:
+				return targets.Reply{Outcome: targets.SoldOut}
+			case refuse && o.ID%3 == 0: // a stale view, or a conflict given up
+				refusedQty += o.Quantity
+				return targets.Reply{Outcome: targets.SoldOut}
+			}
+			sold += o.Quantity
+			return targets.Reply{Outcome: targets.Confirmed}
+		})
+		sc := testScenario(400, 300*time.Millisecond, 2)
+		sc.Stock = scenario.Stock{Products: 1, Capacity: capacity}
+		res, err := Run(context.Background(), "refuser", tgt, scenario.NewPlan(sc), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := min(capacity-sold, refusedQty)
+		if got := res.Checks.Undersold; got != want {
+			t.Errorf("refuse %v: undersold %d, want %d (sold %d of %d, %d seats refused while left)", refuse, got, want, sold, capacity, refusedQty)
+		}
+		if refuse && want == 0 {
+			t.Errorf("the test refused no buyer while seats were left (sold %d of %d): it proves nothing", sold, capacity)
+		}
+		if res.Orders.Bought != res.Orders.Seats || res.Orders.Seats != sold || res.GoodputPerS <= 0 {
+			t.Errorf("refuse %v: bought %d orders, %d seats, goodput %.1f/s; want %d of one seat each", refuse, res.Orders.Bought, res.Orders.Seats, res.GoodputPerS, sold)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -72,6 +73,7 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 			}
 		}
 	}
+	res.Orders.Causes = mergeCauses(workers)
 	res.Response, res.Service = resp, svc
 	res.LatencyByOutcome = map[string]results.Latency{}
 	for o, h := range byOutcome {
@@ -170,4 +172,37 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		}
 	}
 	return res, nil
+}
+
+// mergeCauses adds up the workers' failures and conflicts by cause, most
+// frequent first.
+func mergeCauses(workers []*worker) []results.Cause {
+	merged := map[causeKey]*results.Cause{}
+	var out []results.Cause
+	for _, w := range workers {
+		for k, c := range w.rec.causes {
+			m := merged[k]
+			if m == nil {
+				m = &results.Cause{Kind: causeKind(k.kind), Class: k.class, Sample: c.sample}
+				merged[k] = m
+			}
+			m.Count += c.n
+			if m.Sample == "" {
+				m.Sample = c.sample
+			}
+		}
+	}
+	for _, m := range merged {
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b results.Cause) int {
+		switch {
+		case a.Count != b.Count:
+			return cmp.Compare(b.Count, a.Count)
+		case a.Kind != b.Kind:
+			return cmp.Compare(a.Kind, b.Kind)
+		}
+		return cmp.Compare(a.Class, b.Class)
+	})
+	return out
 }

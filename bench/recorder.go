@@ -103,6 +103,9 @@ type recorder struct {
 	// errs holds the first few distinct messages of Error and Unknown
 	// replies: built only when such a reply comes.
 	errs []string
+	// causes counts failures and conflicts by kind and cause class: built
+	// only when one comes, and each key's entry once.
+	causes map[causeKey]*causeCount
 
 	// For the monitor: published with atomic stores, read without locks.
 	liveAttempts atomic.Int64
@@ -239,4 +242,63 @@ func (r *recorder) noteError(o targets.Outcome, err error) {
 		}
 	}
 	r.errs = append(r.errs, msg)
+}
+
+// causeConflict is the kind of a cause that made a design retry inside
+// one attempt; the other kinds are the outcomes of failed attempts.
+const causeConflict = targets.NumOutcomes
+
+type causeKey struct {
+	kind  targets.Outcome // an outcome, or causeConflict
+	class string
+}
+
+type causeCount struct {
+	n      int64
+	sample string
+}
+
+// noteCauses counts a reply's conflicts and, for a failed attempt (not
+// confirmed nor sold out), its failure, by cause class (Reply.Cause,
+// targets.CauseOf). It runs only for replies with conflicts or failures.
+func (r *recorder) noteCauses(rep targets.Reply) {
+	if rep.Conflicts > 0 {
+		class := rep.Cause
+		if class == "" {
+			class = "conflict (cause not given)"
+		}
+		r.countCause(causeConflict, class, int64(rep.Conflicts), nil)
+	}
+	if rep.Outcome == targets.Confirmed || rep.Outcome == targets.SoldOut {
+		return
+	}
+	class := targets.CauseOf(rep.Err)
+	if class == "" {
+		class = "not given"
+	}
+	r.countCause(rep.Outcome, class, 1, rep.Err)
+}
+
+func (r *recorder) countCause(kind targets.Outcome, class string, n int64, err error) {
+	if r.causes == nil {
+		r.causes = map[causeKey]*causeCount{}
+	}
+	k := causeKey{kind, class}
+	c := r.causes[k]
+	if c == nil {
+		c = &causeCount{}
+		if err != nil {
+			c.sample = err.Error()
+		}
+		r.causes[k] = c
+	}
+	c.n += n
+}
+
+// causeKind names a cause's kind in results.json.
+func causeKind(k targets.Outcome) string {
+	if k == causeConflict {
+		return "conflict"
+	}
+	return k.String()
 }

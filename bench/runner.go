@@ -26,6 +26,8 @@ type Progress struct {
 	Sold        int64 // units confirmed to clients so far
 	Capacity    int64
 	Submissions int // planned (open loop) or the order bound (closed loop)
+	// Repetition (from 1) of Repeat, set by RunSuite.
+	Repetition, Repeat int
 }
 
 // Options tunes a run beyond its scenario.
@@ -184,6 +186,9 @@ func (w *worker) submit(idx uint32, intended, admitted, now int64) {
 				if rep.Outcome == targets.SoldOut && qty == 1 {
 					r.noteSoldOut(product)
 				}
+			}
+			if rep.Conflicts > 0 || (rep.Outcome != targets.Confirmed && rep.Outcome != targets.SoldOut) {
+				w.rec.noteCauses(rep)
 			}
 			w.rec.attempt(rep.Outcome, qty, first, now, end, rep.Conflicts)
 		}
@@ -492,6 +497,10 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	res.StartedAt = started
 	if res.Checks, err = check(stock, plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
+	}
+	if elapsed > 0 {
+		res.GoodputPerS = float64(res.Orders.Bought) / elapsed.Seconds()
+		res.SeatsPerS = float64(res.Orders.Seats) / elapsed.Seconds()
 	}
 	if la, ok := t.(targets.LateAnswers); ok {
 		res.Orders.LateAnswers = la.LateAnswers()

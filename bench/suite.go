@@ -36,8 +36,15 @@ type Suite struct {
 	// and no results.
 	Ready func() error
 	// Done, if set, is called after design i ran (tr holds its figures, or
-	// its error) and before the next one starts.
+	// its error) and before the next one starts; with Repeat above 1, after
+	// each repetition (tr.Repetition).
 	Done func(i int, tr *results.TargetRun)
+	// Repeat runs every design this many times (0 and 1: once). Each
+	// repetition r (from 0) sets every design up afresh, runs the plan of
+	// seed Scenario.Seed+r, and runs the designs in an order rotated by r,
+	// so that a drift of the machine over the run favours none.
+	// results.json keeps every repetition (results.Fold).
+	Repeat int
 }
 
 // PreflightError is a design that said, before any design ran, that it
@@ -80,33 +87,58 @@ func RunSuite(ctx context.Context, s Suite) (*results.Results, error) {
 			return nil, err
 		}
 	}
-	plan := scenario.NewPlan(s.Scenario)
 	res := results.New(s.Scenario, time.Now())
 	for _, reg := range s.Designs {
 		res.Targets = append(res.Targets, reg.Name)
 	}
-	for i, reg := range s.Designs {
-		if ctx.Err() != nil {
-			break
+	repeat := max(s.Repeat, 1)
+	reps := make([][]*results.TargetRun, len(s.Designs))
+	n := len(s.Designs)
+repetitions:
+	for r := range repeat {
+		plan := scenario.NewPlan(s.Scenario)
+		if repeat > 1 {
+			sc := *s.Scenario
+			sc.Seed += uint64(r)
+			plan = scenario.NewPlan(&sc)
+			res.Repeat = repeat
 		}
-		opt := s.Options
-		if s.Progress != nil {
-			opt.Progress = func(p Progress) { s.Progress(i, p) }
-		}
-		tr, err := runDesign(ctx, reg, cfgs[i], plan, opt)
-		if err != nil {
+		for k := range n {
 			if ctx.Err() != nil {
-				break
+				break repetitions
 			}
-			tr = &results.TargetRun{Target: reg.Name, Error: err.Error(), Timeline: []results.Second{}}
+			i := (k + r) % n
+			reg := s.Designs[i]
+			opt := s.Options
+			if s.Progress != nil {
+				opt.Progress = func(p Progress) {
+					p.Repetition, p.Repeat = r+1, repeat
+					s.Progress(i, p)
+				}
+			}
+			tr, err := runDesign(ctx, reg, cfgs[i], plan, opt)
+			if err != nil {
+				if ctx.Err() != nil {
+					break repetitions
+				}
+				tr = &results.TargetRun{Target: reg.Name, Error: err.Error(), Timeline: []results.Second{}}
+			}
+			if repeat > 1 {
+				tr.Repetition, tr.Seed = r+1, plan.Scenario.Seed
+			}
+			reps[i] = append(reps[i], tr)
+			if s.Done != nil {
+				s.Done(i, tr)
+			}
+			// A design's workers may have held a lot (a recorder each:
+			// 5,000 users are some 2 GB); give it back before the next.
+			debug.FreeOSMemory()
 		}
-		res.Runs = append(res.Runs, tr)
-		if s.Done != nil {
-			s.Done(i, tr)
+	}
+	for i := range s.Designs {
+		if len(reps[i]) > 0 {
+			res.Runs = append(res.Runs, results.Fold(reps[i]))
 		}
-		// A design's workers may have held a lot (a recorder each: 5,000
-		// users are some 2 GB); give it back before the next design.
-		debug.FreeOSMemory()
 	}
 	res.Interrupted = ctx.Err() != nil
 	if s.Out != "" {

@@ -3,11 +3,16 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stampede-bench/stampede/bench/results"
+	"github.com/stampede-bench/stampede/bench/scenario"
 	"github.com/stampede-bench/stampede/targets"
 )
 
@@ -118,5 +123,93 @@ func TestRunSuiteInterrupted(t *testing.T) {
 	written, err := results.Read(filepath.Join(out, "results.json"))
 	if err != nil || !written.Interrupted {
 		t.Errorf("results.json: %v, interrupted %v; want written, marked interrupted", err, written != nil && written.Interrupted)
+	}
+}
+
+// With Repeat, every design runs that many times, each repetition with
+// the next seed and the designs taking turns in a rotating order; the
+// results hold one run per design with every repetition and their spread.
+func TestRunSuiteRepeat(t *testing.T) {
+	regs, cfgs, err := targets.Resolve([]string{"memory", "memory-racy"}, []string{"memory.rtt=0s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := testScenario(2000, 200*time.Millisecond, 4)
+	sc.Stock.Products, sc.Stock.Capacity = 1, 100
+	sc.Client.Timeout = 0
+	sc.Seed = 7
+	var order []string
+	res, err := RunSuite(context.Background(), Suite{Scenario: sc, Designs: regs, Configs: cfgs, Repeat: 3,
+		Done: func(i int, tr *results.TargetRun) {
+			order = append(order, fmt.Sprintf("%s#%d", tr.Target, tr.Repetition))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"memory#1", "memory-racy#1", "memory-racy#2", "memory#2", "memory#3", "memory-racy#3"}
+	if !slices.Equal(order, want) {
+		t.Errorf("ran %v, want %v", order, want)
+	}
+	if res.Repeat != 3 || len(res.Runs) != 2 || res.Scenario.Seed != 7 {
+		t.Fatalf("repeat %d, %d runs, seed %d; want 3, 2, 7", res.Repeat, len(res.Runs), res.Scenario.Seed)
+	}
+	for _, tr := range res.Runs {
+		if len(tr.Repetitions) != 3 || tr.Spread == nil || tr.Spread.Repetitions != 3 {
+			t.Fatalf("%s: %d repetitions, spread %+v; want 3", tr.Target, len(tr.Repetitions), tr.Spread)
+		}
+		for i, rep := range tr.Repetitions {
+			if rep.Repetition != i+1 || rep.Seed != uint64(7+i) || rep.Target != tr.Target {
+				t.Errorf("%s: repetition %d is #%d of seed %d (%s)", tr.Target, i+1, rep.Repetition, rep.Seed, rep.Target)
+			}
+		}
+		if tr.Repetition != 0 || tr.LatencyUS != results.Representative(tr.Repetitions).LatencyUS {
+			t.Errorf("%s: the run's figures are not its median repetition's", tr.Target)
+		}
+		if in := tr.Spread.Incidence["oversold"]; in.Of != 3 {
+			t.Errorf("%s: oversold incidence of %d runs, want 3", tr.Target, in.Of)
+		}
+	}
+	if in := res.Runs[0].Spread.Incidence["oversold"]; in.Runs != 0 {
+		t.Errorf("memory oversold in %d runs, want none", in.Runs)
+	}
+}
+
+// Failures and conflicts are counted by their cause: the class the design
+// names for its conflicts, the class of the error's chain for a failure.
+func TestCausesCounted(t *testing.T) {
+	tgt := newFuncTarget(func(_ context.Context, o targets.Order) targets.Reply {
+		switch o.ID % 4 {
+		case 0:
+			return targets.Reply{Outcome: targets.Unknown, Err: fmt.Errorf("buy: %w", context.DeadlineExceeded)}
+		case 1:
+			return targets.Reply{Outcome: targets.Confirmed, Conflicts: 2, Cause: targets.SQLStateCause("40001")}
+		case 2:
+			return targets.Reply{Outcome: targets.Error, Err: fmt.Errorf("send: %w", syscall.ECONNRESET)}
+		}
+		return targets.Reply{Outcome: targets.Confirmed}
+	})
+	sc := testScenario(1000, 200*time.Millisecond, 2)
+	sc.Client.Retries = 0
+	res, err := Run(context.Background(), "causes", tgt, scenario.NewPlan(sc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, c := range res.Orders.Causes {
+		got[c.Kind+": "+c.Class] = c.Count
+		if c.Kind != "conflict" && c.Sample == "" {
+			t.Errorf("%s %s: no sample message", c.Kind, c.Class)
+		}
+	}
+	n := int64(sc.Arrivals.Rate * 0.2) // orders, ids from 1
+	want := map[string]int64{
+		"unknown: timeout": n / 4, "error: connection reset": n / 4,
+		"conflict: sqlstate 40001 (serialization_failure)": 2 * (n / 4),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("causes %v, want %v", got, want)
+	}
+	if res.Orders.Causes[0].Count < res.Orders.Causes[len(res.Orders.Causes)-1].Count {
+		t.Errorf("causes not most frequent first: %+v", res.Orders.Causes)
 	}
 }

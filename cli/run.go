@@ -66,6 +66,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"want a whole number of 1 or more, such as 32")
 	room := floatFlag(fs, "waiting-room", "put a waiting room in front of every design: buyers queue and are let in, in arrival order, at most this many a second (open loop)",
 		"want a number of admissions/s, such as 500")
+	repeat := intFlag(fs, "repeat", "run every design this many times, each afresh with the next seed (seed, seed+1, ...) and the designs taking turns in a rotating order; the reports show medians with their range and how many runs showed each defect",
+		"want a whole number of 1 or more, such as 5")
 	seed := uintFlag(fs, "seed", "override the scenario's seed", "want a whole number from 0 to 18446744073709551615")
 	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
 	clientMode := fs.String("client", "auto", "how closed-loop users run: auto (as tasks of one event loop where the design offers it, else a goroutine each), goroutines")
@@ -146,6 +148,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if set["repeat"] && (*repeat < 1 || *repeat > 1000) {
+		return usagef("run: -repeat %d: want a whole number from 1 to 1000, such as 5", *repeat)
+	}
 	if *clientMode != "auto" && *clientMode != "goroutines" {
 		return usagef("run: -client %q: accepted: auto, goroutines", *clientMode)
 	}
@@ -177,10 +182,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer env.Close()
 	stopProfile := func() {}
 	suite := bench.Suite{Scenario: sc, Designs: regs, Configs: cfgs, Backends: env, Out: *out,
-		Options: bench.Options{Goroutines: *clientMode == "goroutines"}}
+		Options: bench.Options{Goroutines: *clientMode == "goroutines"}, Repeat: *repeat}
 	if showProgress {
 		suite.Progress = func(i int, p bench.Progress) {
-			progressLine(stderr, fmt.Sprintf("[%d/%d] ", i+1, len(regs)), p)
+			prefix := fmt.Sprintf("[%d/%d] ", i+1, len(regs))
+			if p.Repeat > 1 {
+				prefix = fmt.Sprintf("[%d/%d, run %d/%d] ", i+1, len(regs), p.Repetition, p.Repeat)
+			}
+			progressLine(stderr, prefix, p)
 		}
 		suite.Done = func(int, *results.TargetRun) { fmt.Fprint(stderr, "\r\033[K") }
 	}

@@ -87,6 +87,13 @@ type Reply struct {
 	// Conflicts counts optimistic conflicts the design met and retried
 	// internally while serving this attempt.
 	Conflicts int32
+	// Cause names the backend's cause class of the conflicts, such as
+	// "sqlstate 40001 (serialization_failure)" or "jetstream 10071 (wrong
+	// last sequence)" (of the last one, when they differ); best a
+	// constant, so that it does not allocate. Err's class is read from
+	// its chain (CauseOf): a design wraps an error whose class is not in
+	// it in a Causer.
+	Cause string
 	// Accepted is set by a design that answers in two phases (a queue
 	// design: the order is accepted at once, decided later): how long
 	// after the attempt was sent it was accepted. Outcome is then the

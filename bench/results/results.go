@@ -32,8 +32,11 @@ type Results struct {
 	// Targets names every design the run was asked for, in order: a
 	// design missing from Runs never started (the run was interrupted
 	// first).
-	Targets []string     `json:"targets,omitempty"`
-	Runs    []*TargetRun `json:"runs"`
+	Targets []string `json:"targets,omitempty"`
+	// Repeat is how many times each design ran (-repeat N), when above 1:
+	// each run of Runs then holds its repetitions (TargetRun.Repetitions).
+	Repeat int          `json:"repeat,omitempty"`
+	Runs   []*TargetRun `json:"runs"`
 }
 
 // Environment is where the run happened.
@@ -68,10 +71,15 @@ type TargetRun struct {
 	DurationS float64   `json:"duration_s"`
 	// ThroughputPerS counts definite answers (confirmed, sold out,
 	// rejected) per second.
-	ThroughputPerS float64  `json:"throughput_per_s"`
-	SoldOutAtS     *float64 `json:"sold_out_at_s,omitempty"`
-	Orders         Orders   `json:"orders"`
-	LatencyUS      Latency  `json:"latency_us"`
+	ThroughputPerS float64 `json:"throughput_per_s"`
+	// GoodputPerS counts the orders confirmed per second (each order once,
+	// however many clicks it took), and SeatsPerS the seats they bought:
+	// the sales beside the answers of ThroughputPerS.
+	GoodputPerS float64  `json:"goodput_per_s"`
+	SeatsPerS   float64  `json:"seats_per_s"`
+	SoldOutAtS  *float64 `json:"sold_out_at_s,omitempty"`
+	Orders      Orders   `json:"orders"`
+	LatencyUS   Latency  `json:"latency_us"`
 	// LatencyByOutcome splits response time by each submission's final
 	// outcome ("confirmed", "sold_out", ...); outcomes that never
 	// occurred are absent.
@@ -90,6 +98,19 @@ type TargetRun struct {
 	ReadYourWrites *ReadYourWrites `json:"read_your_writes,omitempty"`
 	Histograms     Histograms      `json:"histograms"`
 	Timeline       []Second        `json:"timeline"`
+
+	// Repetition (from 1) and Seed are set on each repetition of a run
+	// that repeated every design (-repeat N above 1).
+	Repetition int    `json:"repetition,omitempty"`
+	Seed       uint64 `json:"seed,omitempty"`
+	// Repetitions holds, when every design ran several times, each
+	// repetition's whole figures in the order of their seeds. The figures
+	// of this TargetRun are then those of its median repetition (by p99
+	// response time; see Representative), and Spread summarises them all:
+	// read Spread for medians and for how many repetitions showed each
+	// defect.
+	Repetitions []*TargetRun `json:"repetitions,omitempty"`
+	Spread      *Spread      `json:"spread,omitempty"`
 
 	// Response and Service are the merged histograms, for reports.
 	Response *hdrhistogram.Histogram `json:"-"`
@@ -110,8 +131,13 @@ type Orders struct {
 	// NotSent counts buyers none of whose clicks reached the design: their
 	// timeout ran out while they waited for a free sender (see Expired),
 	// or the run ended first (see QueuedAtEnd, NotDue).
-	NotSent   int64 `json:"not_sent"`
-	Attempts  int64 `json:"attempts"` // calls to Buy, retries and double-clicks included
+	NotSent  int64 `json:"not_sent"`
+	Attempts int64 `json:"attempts"` // calls to Buy, retries and double-clicks included
+	// Bought counts the distinct orders confirmed to their buyers, and
+	// Seats the seats they bought: the sales, from which goodput is
+	// counted.
+	Bought    int64 `json:"bought"`
+	Seats     int64 `json:"seats"`
 	Confirmed int64 `json:"confirmed"`
 	SoldOut   int64 `json:"sold_out"`
 	Rejected  int64 `json:"rejected"`
@@ -144,6 +170,24 @@ type Orders struct {
 	// ErrorSamples holds a few distinct messages of Error, Rejected and
 	// Unknown replies, to tell what went wrong.
 	ErrorSamples []string `json:"error_samples,omitempty"`
+	// Causes counts the answers that were not definite yeses or noes
+	// (unknown, error, rejected) and the conflicts the designs retried, by
+	// their backend cause, most frequent first.
+	Causes []Cause `json:"causes,omitempty"`
+}
+
+// Cause is one class of failure and how often it came.
+type Cause struct {
+	// Kind is what the cause did: "conflict" (retried inside the design),
+	// or the outcome of the attempts it failed ("unknown", "error",
+	// "rejected").
+	Kind string `json:"kind"`
+	// Class is the backend's cause class: "sqlstate 40001
+	// (serialization_failure)", "jetstream 10071 (wrong last sequence)",
+	// "timeout", "connection reset", ... (targets.CauseOf).
+	Class  string `json:"class"`
+	Count  int64  `json:"count"`
+	Sample string `json:"sample,omitempty"` // one message of this class
 }
 
 // Latency summarises a histogram, in microseconds.
@@ -189,6 +233,17 @@ type Checks struct {
 	LimitExceeded int64 `json:"limit_exceeded,omitempty"`
 	// Foreign counts order ids in the audit that the run never made.
 	Foreign int64 `json:"foreign"`
+	// Undersold counts lost sales: seats left unsold although buyers for
+	// them were turned away. Per product, the smaller of the seats left
+	// (capacity - sold, from the audit) and the seats of the orders
+	// refused while stock remained; summed over products. An order was
+	// refused while stock remained when a reply told it no (sold out or
+	// rejected), it was never confirmed nor applied, and its quantity fits
+	// in the seats its product still had at the end of the run (seats are
+	// only ever taken, so it had at least as many when it was refused);
+	// an order refused because it would cross the buyer's limit
+	// (demand.buyer_limit) is not counted.
+	Undersold int64 `json:"undersold"`
 }
 
 // Generator tells how well the load generator kept its schedule.

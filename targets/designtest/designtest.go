@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stampede-bench/stampede/bench"
@@ -110,4 +111,36 @@ func RunOptions(t testing.TB, name string, sc *scenario.Scenario, bopt bench.Opt
 		res.Orders.Errors, res.Orders.Conflicts, res.Checks.Sold, res.Checks.Capacity, res.Checks.Oversold, res.Checks.DuplicatedOrders,
 		res.Checks.Lost, res.Checks.Phantom, res.Checks.Apologies, res.Checks.Contradicted, res.Info.Durability, res.Orders.ErrorSamples)
 	return res
+}
+
+// Causes returns a run's counts by cause class (results.Orders.Causes) of
+// one kind: "conflict", "unknown", "error" or "rejected".
+func Causes(r *results.TargetRun, kind string) map[string]int64 {
+	out := map[string]int64{}
+	for _, c := range r.Orders.Causes {
+		if c.Kind == kind {
+			out[c.Class] += c.Count
+		}
+	}
+	return out
+}
+
+// CheckConflictCauses fails t unless every conflict of r is counted under
+// a cause class among want, and the first of want is among them.
+func CheckConflictCauses(t testing.TB, r *results.TargetRun, want ...string) {
+	t.Helper()
+	causes := Causes(r, "conflict")
+	var sum int64
+	for class, n := range causes {
+		sum += n
+		if !slices.Contains(want, class) {
+			t.Errorf("%s: %d conflicts of cause %q, want only %q", r.Target, n, class, want)
+		}
+	}
+	if sum != r.Orders.Conflicts {
+		t.Errorf("%s: conflicts by cause add up to %d, want %d (%v)", r.Target, sum, r.Orders.Conflicts, causes)
+	}
+	if r.Orders.Conflicts > 0 && causes[want[0]] == 0 {
+		t.Errorf("%s: no conflict of cause %q among %v", r.Target, want[0], causes)
+	}
 }

@@ -25,6 +25,8 @@ type client struct {
 	buf    []byte
 	dbuf   []byte    // a message of an order's subject (jetstream-once)
 	msg    *nats.Msg // the sale publish reuses it
+	// conflict is the cause of the current Buy's last conflict.
+	conflict string
 }
 
 func (c *client) Close() error {
@@ -40,6 +42,49 @@ func isMsgIDInProcess(err error) bool {
 	var apiErr *natsjs.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMsgIDInProcess
 }
+
+// The cause classes of the conflicts the designs retry (Reply.Cause).
+const (
+	causeWrongLastSeq = "jetstream 10071 (wrong last sequence)"
+	causeInProcess    = "jetstream 10158 (message id in process)"
+	causeKeyExists    = "jetstream kv 10071 (wrong last revision)"
+)
+
+// conflictCause returns the cause class of a conflict's error.
+func conflictCause(err error) string {
+	var apiErr *natsjs.APIError
+	switch {
+	case isMsgIDInProcess(err):
+		return causeInProcess
+	case errors.Is(err, natsjs.ErrKeyExists):
+		return causeKeyExists
+	case errors.As(err, &apiErr):
+		if apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence {
+			return causeWrongLastSeq
+		}
+		return apiCause(apiErr)
+	}
+	return targets.CauseOf(err)
+}
+
+// apiCause returns the cause class of a JetStream API error: its error
+// code and description.
+func apiCause(e *natsjs.APIError) string {
+	if e.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence {
+		return causeWrongLastSeq
+	}
+	return fmt.Sprintf("jetstream %d (%s)", e.ErrorCode, e.Description)
+}
+
+// causeError is an error whose cause class (targets.CauseOf) is not in
+// its chain: a JetStream API error.
+type causeError struct {
+	error
+	cause string
+}
+
+func (e causeError) Cause() string { return e.cause }
+func (e causeError) Unwrap() error { return e.error }
 
 // transient reports an error of JetStream's API that a retry may clear: no
 // server answered yet (a cluster electing a leader), a timeout, a 503, a
@@ -92,7 +137,7 @@ func failed(err error, conflicts int32) targets.Reply {
 	var apiErr *natsjs.APIError
 	switch {
 	case errors.As(err, &apiErr):
-		return targets.Reply{Outcome: targets.Error, Err: err, Conflicts: conflicts}
+		return targets.Reply{Outcome: targets.Error, Err: causeError{err, apiCause(apiErr)}, Conflicts: conflicts}
 	case errors.Is(err, nats.ErrNoResponders):
 		return targets.Reply{Outcome: targets.Error, Err: err, Conflicts: conflicts}
 	default:
@@ -171,6 +216,15 @@ func (c *client) fresh(ctx context.Context, o targets.Order) error {
 
 // Buy sells one order.
 func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
+	c.conflict = ""
+	r := c.buy(ctx, o)
+	if r.Conflicts > 0 {
+		r.Cause = c.conflict
+	}
+	return r
+}
+
+func (c *client) buy(ctx context.Context, o targets.Order) targets.Reply {
 	if o.Product < 0 || o.Product >= len(c.states) || o.Quantity <= 0 {
 		return targets.Reply{Outcome: targets.Error, Err: errors.New("jetstream: no such product")}
 	}
@@ -220,6 +274,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 		if err != nil {
 			if isMsgIDInProcess(err) { // the twin is being decided: ask again shortly
 				conflicts++
+				c.conflict = causeInProcess
 				if werr := pause(ctx, time.Millisecond); werr != nil {
 					return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
 				}
@@ -227,6 +282,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 			}
 			if isWrongLastSeq(err) { // a stale view: refresh and decide again
 				conflicts++
+				c.conflict = conflictCause(err)
 				if rerr := c.refresh(ctx, o.Product); rerr != nil {
 					return failed(rerr, conflicts)
 				}
@@ -308,6 +364,7 @@ func (c *client) probe(ctx context.Context, o targets.Order, conflicts int32) ta
 			return targets.Reply{Outcome: targets.Unknown, Err: errors.New("jetstream: a probe was stored"), Conflicts: conflicts}
 		case isMsgIDInProcess(err): // the twin is being decided: ask again shortly
 			conflicts++
+			c.conflict = causeInProcess
 			if werr := pause(ctx, time.Millisecond); werr != nil {
 				return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
 			}

@@ -165,11 +165,13 @@ func (c *client) buyOnce(ctx context.Context, o targets.Order) targets.Reply {
 			return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}
 		case isMsgIDInProcess(err): // a fence being decided: ask again shortly
 			conflicts++
+			c.conflict = causeInProcess
 			if werr := pause(ctx, time.Millisecond); werr != nil {
 				return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
 			}
 		case isWrongLastSeq(err):
 			conflicts++
+			c.conflict = conflictCause(err)
 			if rerr := c.refresh(ctx, o.Product); rerr != nil {
 				return failed(rerr, conflicts)
 			}

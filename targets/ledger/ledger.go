@@ -419,6 +419,7 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 	defer c.Put()
 	iso := c.t.v.isolation()
 	var conflicts int32
+	var cause string // of the last conflict
 	for {
 		var out targets.Outcome
 		if c.t.v == snapshot {
@@ -427,17 +428,18 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 			out, err = checkThenAppend(ctx, conn, iso, o, c.t.appTime)
 		}
 		if err == nil {
-			return targets.Reply{Outcome: out, Conflicts: conflicts}
+			return targets.Reply{Outcome: out, Conflicts: conflicts, Cause: cause}
 		}
 		if code := postgres.Code(err); code == postgres.SerializationFailure || code == postgres.DeadlockDetected {
 			conflicts++
+			cause = targets.SQLStateCause(code)
 			if ctx.Err() == nil {
 				continue
 			}
-			return targets.Reply{Outcome: targets.Rejected, Err: errGaveUp, Conflicts: conflicts}
+			return targets.Reply{Outcome: targets.Rejected, Err: fmt.Errorf("%w: %w", errGaveUp, err), Conflicts: conflicts, Cause: cause}
 		}
 		r := postgres.Failed(ctx, err)
-		r.Conflicts = conflicts
+		r.Conflicts, r.Cause = conflicts, cause
 		return r
 	}
 }

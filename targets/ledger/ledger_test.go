@@ -1,10 +1,12 @@
 package ledger_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stampede-bench/stampede/bench/scenario"
+	"github.com/stampede-bench/stampede/targets"
 	"github.com/stampede-bench/stampede/targets/designtest"
 )
 
@@ -25,6 +27,14 @@ func TestFlashCrowd(t *testing.T) {
 	}
 	if ser.Orders.Conflicts == 0 {
 		t.Error("ledger-serializable: no conflicts reported under a flash crowd")
+	}
+	// Its conflicts are serialization failures (and deadlocks), counted
+	// under their SQLSTATE; an order that gave up retrying them, too.
+	designtest.CheckConflictCauses(t, ser, targets.SQLStateCause("40001"), targets.SQLStateCause("40P01"))
+	for class, n := range designtest.Causes(ser, "rejected") {
+		if !strings.HasPrefix(class, "sqlstate 40") {
+			t.Errorf("ledger-serializable: %d rejected of cause %q, want a SQLSTATE of class 40", n, class)
+		}
 	}
 
 	rec := designtest.Run(t, "ledger-reconcile", sc)

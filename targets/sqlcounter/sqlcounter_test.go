@@ -41,6 +41,9 @@ func TestFlashCrowd(t *testing.T) {
 			if k.Lost != 0 || k.Phantom != 0 {
 				t.Errorf("lost %d, phantom %d; want 0", k.Lost, k.Phantom)
 			}
+			if k.Undersold != 0 {
+				t.Errorf("undersold %d, want 0: it says sold out only when the row has too few seats", k.Undersold)
+			}
 			if c.duplicates && k.DuplicatedOrders == 0 {
 				t.Error("duplicated orders 0: without idempotency double-clicks should apply twice")
 			}
