@@ -110,6 +110,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown flag", []string{"-targets", "memory", "-scenario", small, "-turbo"}, []string{"-turbo: unknown flag", "accepted: -baseline", "stampede run -h"}},
 		{"bad rate value", []string{"-targets", "memory", "-scenario", small, "-rate", "fast"}, []string{`-rate "fast"`, "orders/s", "such as 5000"}},
 		{"bad duration value", []string{"-targets", "memory", "-scenario", small, "-duration", "5"}, []string{`-duration "5"`, "such as 10s"}},
+		{"zero repeat", []string{"-targets", "memory", "-scenario", small, "-repeat", "0"}, []string{"-repeat 0", "from 1 to 1000"}},
+		{"bad repeat value", []string{"-targets", "memory", "-scenario", small, "-repeat", "few"}, []string{`-repeat "few"`, "whole number"}},
 		{"bad users value", []string{"-targets", "memory", "-scenario", "hot-product", "-users", "many"}, []string{`-users "many"`, "whole number"}},
 		{"flag without value", []string{"-targets", "memory", "-scenario", small, "-rate"}, []string{"-rate: needs a value"}},
 		{"malformed -nats", []string{"-targets", "memory", "-scenario", small, "-nats", "nats://127.0.0.1:port"}, []string{"-nats", "not a NATS URL", "accepted: nats://"}},

@@ -355,7 +355,7 @@ func TestPasswordsNeverShown(t *testing.T) {
 				}
 				head := strings.Join(strings.Fields(strings.SplitN(stdout, "\n", 4)[2]), " ")
 				if !strings.HasPrefix(stdout, "scenario small: 3 products x 50 seats\n") ||
-					head != "target loop throughput/s p50 p90 p99 p99.9 max service p99 send lag p99" {
+					head != "target loop throughput/s sales/s seats/s p50 p90 p99 p99.9 max service p99 send lag p99" {
 					t.Errorf("the summary changed:\n%s", stdout)
 				}
 				m := readJSON(t, filepath.Join(out, "results.json")) // valid JSON, or it fails

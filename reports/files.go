@@ -124,26 +124,30 @@ func Hlog(w io.Writer, res *results.Results, r *results.TargetRun) error {
 }
 
 // BenchText writes one line per design in the Go benchmark format, which
-// benchstat compares across runs. The primary figure, ns/op, is the mean
+// benchstat compares across runs; one line per repetition of a design
+// that ran several times (-repeat N), so that benchstat has its samples
+// from one file. The primary figure, ns/op, is the mean
 // response time of a buyer's submission (from its scheduled click to its
 // final answer, the wait of buyers still queued at the end included), so
 // it differs between designs where a rate would not: in open loop every
 // design that keeps up answers at the offered rate. The other figures are
-// custom units: answers/s, p50/p99/p99.9 response time, the generator's
+// custom units: answers/s, sales/s and seats/s (goodput), p50/p99/p99.9 response time, the generator's
 // send-lag p99, buyers not sent, and the correctness figures. A design that
 // failed or never started gets a comment line, which benchstat ignores.
 func BenchText(w io.Writer, res *results.Results) error {
 	fmt.Fprintf(w, "goos: %s\ngoarch: %s\npkg: github.com/stampede-bench/stampede\n", res.Environment.OS, res.Environment.Arch)
-	for _, r := range res.Runs {
-		name := benchName(res.Scenario.Name) + "/" + benchName(r.Target)
-		if r.Error != "" {
-			fmt.Fprintf(w, "# BenchmarkStampede/%s failed: %s\n", name, OneLine(r.Error))
-			continue
+	for _, run := range res.Runs {
+		name := benchName(res.Scenario.Name) + "/" + benchName(run.Target)
+		for _, r := range results.Reps(run) {
+			if r.Error != "" {
+				fmt.Fprintf(w, "# BenchmarkStampede/%s failed: %s\n", name, OneLine(r.Error))
+				continue
+			}
+			l := r.LatencyUS
+			fmt.Fprintf(w, "BenchmarkStampede/%s\t%d\t%.0f ns/op\t%.0f answers/s\t%.1f sales/s\t%.1f seats/s\t%d p50-us\t%d p99-us\t%d p999-us\t%d send-lag-p99-us\t%d not-sent\t%d oversold\t%d undersold\t%g dup-rate\t%d lost\t%d apologies\n",
+				name, max(l.Count, 1), l.Mean*1000, r.ThroughputPerS, r.GoodputPerS, r.SeatsPerS, l.P50, l.P99, l.P999, r.Generator.LagUS.P99, r.Orders.NotSent,
+				r.Checks.Oversold, r.Checks.Undersold, r.Checks.DuplicateRate, r.Checks.Lost, r.Checks.Apologies)
 		}
-		l := r.LatencyUS
-		fmt.Fprintf(w, "BenchmarkStampede/%s\t%d\t%.0f ns/op\t%.0f answers/s\t%d p50-us\t%d p99-us\t%d p999-us\t%d send-lag-p99-us\t%d not-sent\t%d oversold\t%g dup-rate\t%d lost\t%d apologies\n",
-			name, max(l.Count, 1), l.Mean*1000, r.ThroughputPerS, l.P50, l.P99, l.P999, r.Generator.LagUS.P99, r.Orders.NotSent,
-			r.Checks.Oversold, r.Checks.DuplicateRate, r.Checks.Lost, r.Checks.Apologies)
 	}
 	for _, t := range NotRun(res) {
 		fmt.Fprintf(w, "# BenchmarkStampede/%s/%s not run: the run was interrupted before it started\n", benchName(res.Scenario.Name), benchName(t))

@@ -19,7 +19,28 @@ const Grammar = `[design:]metric op value, where metric is one of ` + metricName
 	`; op is <, <=, >, >=, == or !=; value is a number, with a unit for latencies (us, ms, s: p99<50ms), ` +
 	`or +N% / -N% relative to -baseline (p99<+10%, throughput>-5%)`
 
-const metricNames = "throughput, p50, p90, p99, p999, max, oversold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted, refused_applied, limit_exceeded, ryw_violations, visibility_p99"
+const metricNames = "throughput, goodput, seats_per_s, p50, p90, p99, p999, max, oversold, undersold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted, refused_applied, limit_exceeded, ryw_violations, visibility_p99"
+
+// worstOf names the correctness metrics: over repetitions a check holds
+// them to the worst run (oversold==0 holds only if no run oversold);
+// every other metric is held at its median.
+var worstOf = map[string]bool{"oversold": true, "undersold": true, "duplicated": true, "duplicate_rate": true, "lost": true,
+	"phantom": true, "apologies": true, "contradicted": true, "refused_applied": true, "limit_exceeded": true, "ryw_violations": true}
+
+// metricOf returns metric of r: its value for a design that ran once; over
+// repetitions, the worst run's for a correctness metric and the median
+// for the others, with the range over the runs.
+func metricOf(r *results.TargetRun, metric string) (float64, results.Stat) {
+	st := statOf(r, metrics[metric].get)
+	if r.Spread == nil {
+		v := metrics[metric].get(r)
+		return v, results.Stat{Median: v, Min: v, Max: v}
+	}
+	if worstOf[metric] {
+		return st.Max, st
+	}
+	return st.Median, st
+}
 
 // metrics reads a figure of a run; latencies are in microseconds.
 var metrics = map[string]struct {
@@ -27,6 +48,9 @@ var metrics = map[string]struct {
 	get     func(*results.TargetRun) float64
 }{
 	"throughput":      {false, func(r *results.TargetRun) float64 { return r.ThroughputPerS }},
+	"goodput":         {false, func(r *results.TargetRun) float64 { return r.GoodputPerS }},
+	"seats_per_s":     {false, func(r *results.TargetRun) float64 { return r.SeatsPerS }},
+	"undersold":       {false, func(r *results.TargetRun) float64 { return float64(r.Checks.Undersold) }},
 	"p50":             {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P50) }},
 	"p90":             {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P90) }},
 	"p99":             {true, func(r *results.TargetRun) float64 { return float64(r.LatencyUS.P99) }},
@@ -117,6 +141,12 @@ type Crossed struct {
 	Target string
 	Got    float64
 	Limit  float64
+	// Of says which figure Got is, over repetitions: "median of 5 runs"
+	// or "worst of 5 runs"; "" for a design that ran once.
+	Of string
+	// Note says, for a relative threshold over repetitions, that the
+	// difference lies within the runs' spread.
+	Note string
 }
 
 func (c Crossed) String() string {
@@ -124,7 +154,23 @@ func (c Crossed) String() string {
 	if metrics[c.Check.Metric].latency {
 		got, limit = FormatUS(int64(c.Got)), FormatUS(int64(math.Round(c.Limit)))
 	}
-	return fmt.Sprintf("%s: %s is %s, crossing %s (limit %s)", c.Target, c.Check.Metric, got, c.Check.Text, limit)
+	of := ""
+	if c.Of != "" {
+		of = " (" + c.Of + ")"
+	}
+	s := fmt.Sprintf("%s: %s is %s%s, crossing %s (limit %s)", c.Target, c.Check.Metric, got, of, c.Check.Text, limit)
+	if c.Note != "" {
+		s += "; " + c.Note
+	}
+	return s
+}
+
+// formatMetric formats a value of metric for people.
+func formatMetric(metric string, v float64) string {
+	if metrics[metric].latency {
+		return FormatUS(int64(math.Round(v)))
+	}
+	return fmt.Sprintf("%g", v)
 }
 
 // Evaluate applies checks to the runs of res, relative ones against
@@ -143,18 +189,32 @@ func Evaluate(res, baseline *results.Results, checks []Check) ([]Crossed, error)
 				continue
 			}
 			matched = true
-			got := metrics[c.Metric].get(r)
+			got, spread := metricOf(r, c.Metric)
 			limit := c.Value
+			var note string
 			if c.Relative {
 				old := findRun(baseline, r.Target)
 				if old == nil {
 					return nil, fmt.Errorf("%w %q: design %s has no figures in the baseline to be relative to (baseline: %s)",
 						ErrBadCheck, c.Text, r.Target, strings.Join(targetNames(baseline), ", "))
 				}
-				limit = metrics[c.Metric].get(old) * (1 + c.Value)
+				was, oldSpread := metricOf(old, c.Metric)
+				limit = was * (1 + c.Value)
+				if (r.Spread != nil || old.Spread != nil) && spread.Overlaps(oldSpread) {
+					note = fmt.Sprintf("within the spread of the runs (baseline %s–%s, now %s–%s): not a clear change",
+						formatMetric(c.Metric, oldSpread.Min), formatMetric(c.Metric, oldSpread.Max),
+						formatMetric(c.Metric, spread.Min), formatMetric(c.Metric, spread.Max))
+				}
 			}
 			if !holds(got, c.Op, limit) {
-				out = append(out, Crossed{Check: c, Target: r.Target, Got: got, Limit: limit})
+				cr := Crossed{Check: c, Target: r.Target, Got: got, Limit: limit, Note: note}
+				if r.Spread != nil {
+					cr.Of = fmt.Sprintf("median of %d runs", r.Spread.Repetitions)
+					if worstOf[c.Metric] {
+						cr.Of = fmt.Sprintf("worst of %d runs", r.Spread.Repetitions)
+					}
+				}
+				out = append(out, cr)
 			}
 		}
 		if !matched && c.Target != "" {
@@ -221,22 +281,31 @@ func targetNames(res *results.Results) []string {
 }
 
 // Compare writes, per design present in both runs, the old and new figures
-// and the change.
+// and the change. Over repetitions the figures are medians, and the worst
+// run's for correctness; a change whose ranges overlap is marked "within
+// the spread".
 func Compare(w io.Writer, old, cur *results.Results) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "design\tmetric\told\tnew\tchange\t")
+	spreads := repeated(old) || repeated(cur)
+	if spreads {
+		fmt.Fprintln(tw, "design\tmetric\told\tnew\tchange\t\t")
+	} else {
+		fmt.Fprintln(tw, "design\tmetric\told\tnew\tchange\t")
+	}
+	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
 	rows := []struct {
-		name string
-		get  func(*results.TargetRun) float64
-		fmt  func(float64) string
+		name, metric string
+		fmt          func(float64) string
 	}{
-		{"answers/s", func(r *results.TargetRun) float64 { return r.ThroughputPerS }, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
-		{"p50", metrics["p50"].get, func(v float64) string { return FormatUS(int64(v)) }},
-		{"p99", metrics["p99"].get, func(v float64) string { return FormatUS(int64(v)) }},
-		{"p99.9", metrics["p999"].get, func(v float64) string { return FormatUS(int64(v)) }},
-		{"oversold", metrics["oversold"].get, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
-		{"dup rate", metrics["duplicate_rate"].get, func(v float64) string { return fmt.Sprintf("%.4f", v) }},
-		{"lost", metrics["lost"].get, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
+		{"answers/s", "throughput", count},
+		{"sales/s", "goodput", count},
+		{"p50", "p50", formatUSf},
+		{"p99", "p99", formatUSf},
+		{"p99.9", "p999", formatUSf},
+		{"oversold", "oversold", count},
+		{"undersold", "undersold", count},
+		{"dup rate", "duplicate_rate", func(v float64) string { return fmt.Sprintf("%.4f", v) }},
+		{"lost", "lost", count},
 	}
 	n := 0
 	for _, nr := range okRuns(cur) {
@@ -250,8 +319,17 @@ func Compare(w io.Writer, old, cur *results.Results) error {
 			if i == 0 {
 				name = nr.Target
 			}
-			a, b := row.get(or), row.get(nr)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, row.name, row.fmt(a), row.fmt(b), change(a, b))
+			a, sa := metricOf(or, row.metric)
+			b, sb := metricOf(nr, row.metric)
+			if !spreads {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, row.name, row.fmt(a), row.fmt(b), change(a, b))
+				continue
+			}
+			note := ""
+			if a != b && !worstOf[row.metric] && sa.Overlaps(sb) {
+				note = "within the spread"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, row.name, row.fmt(a), row.fmt(b), change(a, b), note)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -26,21 +26,20 @@ func Verdict(res *results.Results) string {
 		}
 		return s.String()
 	}
-	list := func(pick func(*results.TargetRun) (int64, bool), unit string) []string {
+	list := func(check, unit string) []string {
 		var out []string
 		for _, r := range runs {
-			if n, ok := pick(r); ok {
-				out = append(out, fmt.Sprintf("%s (%d %s)", r.Target, n, unit))
+			if checkShown(r, check) {
+				out = append(out, fmt.Sprintf("%s (%s)", r.Target, incidenceText(r, check, unit)))
 			}
 		}
 		return out
 	}
-	oversold := list(func(r *results.TargetRun) (int64, bool) { return r.Checks.Oversold, r.Checks.Oversold > 0 }, "seats")
-	dup := list(func(r *results.TargetRun) (int64, bool) {
-		return r.Checks.DuplicatedOrders, r.Checks.DuplicatedOrders > 0
-	}, "orders")
-	lost := list(func(r *results.TargetRun) (int64, bool) { return r.Checks.Lost, r.Checks.Lost > 0 }, "orders")
-	apol := list(func(r *results.TargetRun) (int64, bool) { return r.Checks.Apologies, r.Checks.Apologies > 0 }, "apologies")
+	oversold := list("oversold", "seats")
+	dup := list("duplicated", "orders")
+	lost := list("lost", "orders")
+	apol := list("apologies", "apologies")
+	under := list("undersold", "seats")
 	var behind []string
 	for _, r := range runs {
 		if b := Behind(r); b != "" {
@@ -55,20 +54,31 @@ func Verdict(res *results.Results) string {
 		}
 	}
 	fmt.Fprintf(&s, "On %s, ", res.Scenario.Name)
+	if repeated(res) {
+		fmt.Fprintf(&s, "over %d runs of each design, ", res.Repeat)
+	}
 	say(oversold, "these designs oversold:", "no design oversold.")
 	say(dup, "These applied resubmitted orders twice:", "No design applied an order twice.")
 	say(lost, "These lost confirmed orders:", "No design lost a confirmed order.")
 	if len(apol) > 0 {
 		fmt.Fprintf(&s, "These confirmed and later cancelled orders (apologies): %s. ", join(apol))
 	}
+	if len(under) > 0 {
+		fmt.Fprintf(&s, "These turned buyers away while seats were left (undersold): %s. ", join(under))
+	}
 	if len(behind) > 0 {
 		fmt.Fprintf(&s, "These fell behind the crowd, and their response times count the wait: %s. ", join(behind))
 	}
+	p99 := func(r *results.TargetRun) float64 { return statOf(r, getP99).Median }
 	byP99 := append([]*results.TargetRun(nil), runs...)
-	sort.SliceStable(byP99, func(i, j int) bool { return byP99[i].LatencyUS.P99 < byP99[j].LatencyUS.P99 })
+	sort.SliceStable(byP99, func(i, j int) bool { return p99(byP99[i]) < p99(byP99[j]) })
 	correct := func(r *results.TargetRun) bool {
-		c := r.Checks
-		return c.Oversold == 0 && c.DuplicatedOrders == 0 && c.Lost == 0 && c.Phantom == 0 && c.Apologies == 0
+		for _, c := range []string{"oversold", "duplicated", "lost", "phantom", "apologies"} {
+			if checkShown(r, c) {
+				return false
+			}
+		}
+		return true
 	}
 	var best []*results.TargetRun
 	var fasterNotDurable *results.TargetRun
@@ -76,7 +86,7 @@ func Verdict(res *results.Results) string {
 	for _, r := range byP99 {
 		switch {
 		case r.Info.Reference:
-			refs = append(refs, fmt.Sprintf("%s (p99 %s)", r.Target, FormatUS(r.LatencyUS.P99)))
+			refs = append(refs, fmt.Sprintf("%s (p99 %s)", r.Target, FormatUS(int64(p99(r)))))
 		case !correct(r):
 		case r.Info.Durable:
 			best = append(best, r)
@@ -84,19 +94,25 @@ func Verdict(res *results.Results) string {
 			fasterNotDurable = r
 		}
 	}
+	everyRun := ""
+	if repeated(res) {
+		everyRun = " in every run"
+	}
 	switch {
 	case len(best) == 0:
-		s.WriteString("No design was both correct (nothing oversold, duplicated, lost, phantom or apologised for) and durable. ")
-	default:
+		fmt.Fprintf(&s, "No design was both correct%s (nothing oversold, duplicated, lost, phantom or apologised for) and durable. ", everyRun)
+	case !repeated(res):
 		fmt.Fprintf(&s, "Fastest at p99 of the designs that were correct (nothing oversold, duplicated, lost, phantom or apologised for) and durable: %s (%s)",
 			best[0].Target, FormatUS(best[0].LatencyUS.P99))
 		if len(best) > 1 {
 			fmt.Fprintf(&s, ", then %s (%s)", best[1].Target, FormatUS(best[1].LatencyUS.P99))
 		}
 		s.WriteString(". ")
+	default:
+		s.WriteString(recommend(best))
 	}
 	if r := fasterNotDurable; r != nil {
-		fmt.Fprintf(&s, "%s was correct at p99 %s, but not durable (%s). ", r.Target, FormatUS(r.LatencyUS.P99), r.Info.Durability)
+		fmt.Fprintf(&s, "%s was correct%s at p99 %s, but not durable (%s). ", r.Target, everyRun, FormatUS(int64(p99(r))), r.Info.Durability)
 	}
 	if len(refs) > 0 {
 		fmt.Fprintf(&s, "In-process references, no backend, not a choice for production: %s. ", join(refs))
@@ -105,6 +121,51 @@ func Verdict(res *results.Results) string {
 		fmt.Fprintf(&s, "Not run (the run was interrupted before they started): %s. ", join(nr))
 	}
 	return strings.TrimSpace(s.String())
+}
+
+// recommend names, of the designs correct in every run and durable
+// (fastest first), the fastest at median p99 and the one that sold the
+// most per second, each against the next with their ranges; where the
+// ranges overlap it says that no design was faster.
+func recommend(best []*results.TargetRun) string {
+	var s strings.Builder
+	const correct = "correct in every run (nothing oversold, duplicated, lost, phantom or apologised for) and durable"
+	a := best[0]
+	pa := statOf(a, getP99)
+	if len(best) == 1 {
+		fmt.Fprintf(&s, "The one design %s: %s (median p99 %s, %s sales/s). ", correct, a.Target, rangeText(pa, formatUSf), rangeText(statOf(a, getGoodput), formatRate))
+		return s.String()
+	}
+	b := best[1]
+	pb := statOf(b, getP99)
+	if pa.Overlaps(pb) {
+		fmt.Fprintf(&s, "Of the designs %s, no design was faster at p99: %s (median %s) and %s (median %s) overlap over the runs. ",
+			correct, a.Target, rangeText(pa, formatUSf), b.Target, rangeText(pb, formatUSf))
+	} else {
+		fmt.Fprintf(&s, "Fastest at median p99 of the designs %s: %s (%s), %.1fx faster than %s (%s), beyond the spread of either. ",
+			correct, a.Target, rangeText(pa, formatUSf), pb.Median/max(pa.Median, 1), b.Target, rangeText(pb, formatUSf))
+	}
+	byGood := append([]*results.TargetRun(nil), best...)
+	sort.SliceStable(byGood, func(i, j int) bool {
+		return statOf(byGood[i], getGoodput).Median > statOf(byGood[j], getGoodput).Median
+	})
+	ga, gb := statOf(byGood[0], getGoodput), statOf(byGood[1], getGoodput)
+	if ga.Overlaps(gb) {
+		fmt.Fprintf(&s, "Their sales per second do not tell them apart: %s (%s) and %s (%s) overlap. ",
+			byGood[0].Target, rangeText(ga, formatRate), byGood[1].Target, rangeText(gb, formatRate))
+	} else {
+		fmt.Fprintf(&s, "Most sales per second: %s (%s), %.2fx %s (%s). ",
+			byGood[0].Target, rangeText(ga, formatRate), ga.Median/max(gb.Median, 1e-9), byGood[1].Target, rangeText(gb, formatRate))
+	}
+	return s.String()
+}
+
+// rangeText formats a median with its range: "12.0ms, 9.3ms–15.1ms".
+func rangeText(st results.Stat, format func(float64) string) string {
+	if st.Min == st.Max {
+		return format(st.Median)
+	}
+	return fmt.Sprintf("%s, %s–%s", format(st.Median), format(st.Min), format(st.Max))
 }
 
 func join(names []string) string {
@@ -126,25 +187,35 @@ func Markdown(w io.Writer, res *results.Results) error {
 	}
 	fmt.Fprintf(w, "%d products x %d seats; stampede %s, %s/%s, %d CPUs.\n\n", res.Scenario.Stock.Products, res.Scenario.Stock.Capacity,
 		mdEscape(res.Environment.Stampede), res.Environment.OS, res.Environment.Arch, res.Environment.CPUs)
-	fmt.Fprintln(w, "| design | loop | answers/s | p50 | p99 | p99.9 | send lag p99 | buyers | not sent | oversold | dup rate | lost | apologies | consistency | durability |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
+	if line := repeatLine(res); line != "" {
+		fmt.Fprintf(w, "%s\n\n", mdEscape(line))
+	}
+	fmt.Fprintln(w, "| design | loop | answers/s | sales/s | p50 | p99 | p99.9 | send lag p99 | buyers | not sent | oversold | undersold | dup rate | lost | apologies | consistency | durability |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
 	for _, r := range res.Runs {
 		if r.Error != "" {
-			fmt.Fprintf(w, "| %s | failed: %s ||||||||||||||\n", mdEscape(r.Target), mdEscape(OneLine(r.Error)))
+			fmt.Fprintf(w, "| %s | failed: %s ||||||||||||||||\n", mdEscape(r.Target), mdEscape(OneLine(r.Error)))
 			continue
 		}
-		l, c := r.LatencyUS, r.Checks
-		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %s | %d | %d | %d | %.4f | %d | %d | %s | %s |\n", mdEscape(r.Target), r.Loop, r.ThroughputPerS,
-			FormatUS(l.P50), FormatUS(l.P99), FormatUS(l.P999), lagP99(r), buyers(r.Orders), r.Orders.NotSent, c.Oversold, c.DuplicateRate, c.Lost, c.Apologies,
-			mdEscape(r.Info.Consistency), mdEscape(r.Info.Durability))
+		c := r.Checks
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %s | %s | %.4f | %s | %s | %s | %s |\n", mdEscape(r.Target), r.Loop,
+			cell(r, getThroughput, formatRate), salesCell(r, getGoodput), cell(r, getP50, formatUSf), cell(r, getP99, formatUSf), cell(r, getP999, formatUSf),
+			lagP99(r), buyers(r.Orders), r.Orders.NotSent, checkCell(r, "oversold"), checkCell(r, "undersold"), c.DuplicateRate,
+			checkCell(r, "lost"), checkCell(r, "apologies"), mdEscape(r.Info.Consistency), mdEscape(r.Info.Durability))
 	}
 	for _, t := range NotRun(res) {
-		fmt.Fprintf(w, "| %s | not run ||||||||||||||\n", mdEscape(t))
+		fmt.Fprintf(w, "| %s | not run ||||||||||||||||\n", mdEscape(t))
 	}
 	fmt.Fprintln(w)
 	for _, n := range Notes(res) {
 		if !strings.Contains(n, " durability: ") { // the table says it
 			fmt.Fprintf(w, "- %s\n", mdEscape(n))
+		}
+	}
+	if lines := causeLines(res); len(lines) > 0 {
+		fmt.Fprint(w, "\nFailures and conflicts by cause:\n\n")
+		for _, l := range lines {
+			fmt.Fprintf(w, "- %s\n", mdEscape(l))
 		}
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", mdEscape(Verdict(res)))
@@ -177,14 +248,15 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 <p class="note">{{.Res.Scenario.Stock.Products}} products x {{.Res.Scenario.Stock.Capacity}} seats; arrivals {{.Res.Scenario.Arrivals.Mode}};
 started {{.Res.StartedAt.Format "2006-01-02 15:04:05 MST"}}; stampede {{.Res.Environment.Stampede}}, {{.Res.Environment.Go}},
 {{.Res.Environment.OS}}/{{.Res.Environment.Arch}}, {{.Res.Environment.CPUs}} CPUs.</p>
+{{if .Repeat}}<p class="note">{{.Repeat}}</p>{{end}}
 <p class="verdict">{{.Verdict}}</p>
 <h2>Speed</h2>
 <table>
-<tr><th>design</th><th>loop</th><th>answers/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>service p99</th><th>send lag p99</th><th>late sends</th></tr>
-{{range .Rows}}{{if .Error}}<tr><td>{{.Target}}</td><td class="t bad" colspan="10">failed: {{.Error}}</td></tr>
-{{else}}<tr><td>{{.Target}}</td><td>{{.Loop}}</td><td>{{printf "%.0f" .ThroughputPerS}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td>
+<tr><th>design</th><th>loop</th><th>answers/s</th><th>sales/s</th><th>seats/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>service p99</th><th>send lag p99</th><th>late sends</th></tr>
+{{range .Rows}}{{if .Error}}<tr><td>{{.Target}}</td><td class="t bad" colspan="12">failed: {{.Error}}</td></tr>
+{{else}}<tr><td>{{.Target}}</td><td>{{.Loop}}</td><td>{{.Throughput}}</td><td>{{.Goodput}}</td><td>{{.Seats}}</td><td>{{.P50}}</td><td>{{.P90}}</td><td>{{.P99}}</td>
 <td>{{.P999}}</td><td>{{.Max}}</td><td>{{.SvcP99}}</td><td>{{.LagP99}}</td><td class="{{.LateClass}}">{{.Generator.LateSends}}</td></tr>
-{{end}}{{end}}{{range .NotRun}}<tr><td>{{.}}</td><td class="t dim" colspan="10">not run: the run was interrupted before it started</td></tr>
+{{end}}{{end}}{{range .NotRun}}<tr><td>{{.}}</td><td class="t dim" colspan="12">not run: the run was interrupted before it started</td></tr>
 {{end}}</table>
 <p class="note">Response times count from each buyer's scheduled click, not from the send, so a stalled design cannot hide its queue;
 service time counts from the send. The send lag runs from the scheduled click to the send: the generator's own lateness, and for a
@@ -199,11 +271,14 @@ every response time: below it a figure measures the generator, not the design{{e
 {{end}}{{end}}</table>
 <h2>Correctness</h2>
 <table>
-<tr><th>design</th><th>sold / capacity</th><th>oversold</th><th>duplicated</th><th>dup rate</th><th>lost</th><th>phantom</th><th>contradicted</th><th>apologies</th><th>unresolved</th></tr>
-{{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}</td><td>{{.Checks.Sold}} / {{.Checks.Capacity}}</td><td class="{{.OversoldClass}}">{{.Checks.Oversold}}</td>
-<td class="{{.DupClass}}">{{.Checks.DuplicatedOrders}}</td><td>{{printf "%.4f" .Checks.DuplicateRate}}</td><td class="{{.LostClass}}">{{.Checks.Lost}}</td>
-<td class="{{.PhantomClass}}">{{.Checks.Phantom}}</td><td class="{{.ContradictedClass}}">{{.Checks.Contradicted}}</td><td>{{.Checks.Apologies}}</td><td>{{.Checks.Unresolved}}</td></tr>
+<tr><th>design</th><th>sold / capacity</th><th>oversold</th><th>undersold</th><th>duplicated</th><th>dup rate</th><th>lost</th><th>phantom</th><th>contradicted</th><th>apologies</th><th>unresolved</th></tr>
+{{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}</td><td>{{.Checks.Sold}} / {{.Checks.Capacity}}</td>{{range .CheckCells}}<td class="{{.Class}}">{{.Text}}</td>{{end}}<td>{{.Checks.Unresolved}}</td></tr>
 {{end}}{{end}}</table>
+<p class="note">Undersold counts lost sales: seats left unsold although buyers for them were turned away (told sold out or rejected while
+their product still had the seats they asked for at the end of the run).</p>
+{{if .Causes}}<h2>Failures and conflicts by cause</h2>
+<ul class="notes">{{range .Causes}}<li>{{.}}</li>
+{{end}}</ul>{{end}}
 {{with .Room}}<h2>The waiting room</h2>
 <p class="note">Buyers waited in a virtual queue and were let in, in the order they clicked, at {{.Rate}} a second (at most {{.MaxQueue}} waiting at once). The design's times run from the admission; the buyer's, from the click.</p>{{end}}
 {{if .Room}}<table>
@@ -244,11 +319,16 @@ every response time: below it a figure measures the generator, not the design{{e
 
 type htmlRow struct {
 	*results.TargetRun
-	Buyers                                           int64
-	P50, P90, P99, P999, Max, SvcP99, LagP99         string
-	OversoldClass, DupClass, LostClass, PhantomClass string
-	ContradictedClass, NotSentClass, LateClass       string
+	Buyers                                   int64
+	Throughput, Goodput, Seats               string
+	P50, P90, P99, P999, Max, SvcP99, LagP99 string
+	NotSentClass, LateClass                  string
+	// CheckCells are oversold, undersold, duplicated, dup rate, lost,
+	// phantom, contradicted and apologies.
+	CheckCells []htmlCell
 }
+
+type htmlCell struct{ Text, Class string }
 
 type htmlFig struct {
 	Name, Title, Alt string
@@ -267,11 +347,25 @@ func HTML(w io.Writer, res *results.Results, figs []Figure) error {
 	var rows []htmlRow
 	floor, floorOf := int64(-1), ""
 	for _, r := range res.Runs {
-		l := r.LatencyUS
-		row := htmlRow{TargetRun: r, Buyers: buyers(r.Orders), P50: FormatUS(l.P50), P90: FormatUS(l.P90), P99: FormatUS(l.P99),
-			P999: FormatUS(l.P999), Max: FormatUS(l.Max), SvcP99: FormatUS(r.ServiceUS.P99), LagP99: lagP99(r),
-			OversoldClass: class(r.Checks.Oversold), DupClass: class(r.Checks.DuplicatedOrders), LostClass: class(r.Checks.Lost),
-			PhantomClass: class(r.Checks.Phantom), ContradictedClass: class(r.Checks.Contradicted), NotSentClass: class(r.Orders.NotSent)}
+		row := htmlRow{TargetRun: r, Buyers: buyers(r.Orders), Throughput: cell(r, getThroughput, formatRate),
+			Goodput: salesCell(r, getGoodput), Seats: salesCell(r, getSeats),
+			P50: cell(r, getP50, formatUSf), P90: cell(r, getP90, formatUSf), P99: cell(r, getP99, formatUSf),
+			P999: cell(r, getP999, formatUSf), Max: cell(r, getMax, formatUSf), SvcP99: FormatUS(r.ServiceUS.P99), LagP99: lagP99(r),
+			NotSentClass: class(r.Orders.NotSent)}
+		for _, c := range []string{"oversold", "undersold", "duplicated", "dup rate", "lost", "phantom", "contradicted", "apologies"} {
+			switch c {
+			case "dup rate":
+				row.CheckCells = append(row.CheckCells, htmlCell{Text: fmt.Sprintf("%.4f", r.Checks.DuplicateRate)})
+			case "apologies":
+				row.CheckCells = append(row.CheckCells, htmlCell{Text: checkCell(r, c)})
+			default:
+				cl := "ok"
+				if checkShown(r, c) {
+					cl = "bad"
+				}
+				row.CheckCells = append(row.CheckCells, htmlCell{Text: checkCell(r, c), Class: cl})
+			}
+		}
 		if r.Orders.Attempts > 0 && r.Generator.LateSends*100 > r.Orders.Attempts {
 			row.LateClass = "bad"
 		}
@@ -306,5 +400,8 @@ func HTML(w io.Writer, res *results.Results, figs []Figure) error {
 		Reads     bool
 		TwoPhases bool
 		Room      *results.WaitingRoom
-	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res), twoPhases(res), waitingRoom(res)})
+		Causes    []string
+		Repeat    string
+	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res), twoPhases(res), waitingRoom(res),
+		causeLines(res), repeatLine(res)})
 }

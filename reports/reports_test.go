@@ -44,8 +44,9 @@ func fixture() *results.Results {
 		}
 		soldOut := 1.5
 		r := &results.TargetRun{Target: name, Loop: "open", DurationS: 8, ThroughputPerS: thr, SoldOutAtS: &soldOut,
-			Info:       targets.Info{Design: name + " design", Consistency: "strong | <i>escaped</i>", Durability: "memory only"},
-			Orders:     results.Orders{Submitted: 9000, Attempts: 10_000, Confirmed: 800, SoldOut: 9100, Unknown: 60, Errors: 40},
+			Info:        targets.Info{Design: name + " design", Consistency: "strong | <i>escaped</i>", Durability: "memory only"},
+			Orders:      results.Orders{Submitted: 9000, Attempts: 10_000, Confirmed: 800, SoldOut: 9100, Unknown: 60, Errors: 40, Bought: 800, Seats: 1900 + oversold},
+			GoodputPerS: 100, SeatsPerS: float64(1900+oversold) / 8,
 			LatencyUS:  results.Latency{Count: 10_000, P50: resp.ValueAtQuantile(50), P90: resp.ValueAtQuantile(90), P99: resp.ValueAtQuantile(99), P999: resp.ValueAtQuantile(99.9), Max: resp.Max()},
 			ServiceUS:  results.Latency{Count: 10_000, P50: svc.ValueAtQuantile(50), P99: svc.ValueAtQuantile(99), Max: svc.Max()},
 			Checks:     results.Checks{Capacity: 1900, Sold: 1900 + oversold, Oversold: oversold, DuplicatedOrders: dup, DuplicateRate: float64(dup) / 9000, Lost: lost, Apologies: apologies},

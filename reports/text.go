@@ -123,8 +123,10 @@ func Notes(res *results.Results) []string {
 		if c := r.Checks.RefusedApplied; c > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d orders were told no by one attempt, left unknown by another, and applied: the buyer's one definite answer was false", r.Target, c))
 		}
-		for _, e := range r.Orders.ErrorSamples {
-			notes = append(notes, fmt.Sprintf("%s: %s", r.Target, OneLine(e)))
+		if len(r.Orders.Causes) == 0 { // results written before causes were counted
+			for _, e := range r.Orders.ErrorSamples {
+				notes = append(notes, fmt.Sprintf("%s: %s", r.Target, OneLine(e)))
+			}
 		}
 		if g := r.Generator; r.Orders.Attempts > 0 && g.LateSends*100 > r.Orders.Attempts {
 			notes = append(notes, fmt.Sprintf("%s: %.1f%% of sends left over 1ms late (worst %s): every sender was busy, so response times include queueing; if service times are small, raise -workers",
@@ -165,20 +167,24 @@ func Summary(w io.Writer, res *results.Results) error {
 		head += " (INTERRUPTED: partial results)"
 	}
 	fmt.Fprintf(w, "%s: %d products x %d seats\n\n", head, sc.Stock.Products, sc.Stock.Capacity)
+	if line := repeatLine(res); line != "" {
+		fmt.Fprintf(w, "%s\n\n", line)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tloop\tthroughput/s\tp50\tp90\tp99\tp99.9\tmax\tservice p99\tsend lag p99\t")
+	fmt.Fprintln(tw, "target\tloop\tthroughput/s\tsales/s\tseats/s\tp50\tp90\tp99\tp99.9\tmax\tservice p99\tsend lag p99\t")
 	for _, r := range res.Runs {
 		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\n", r.Target, "failed")
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\t\t\n", r.Target, "failed")
 			continue
 		}
-		l := r.LatencyUS
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Target, r.Loop, r.ThroughputPerS,
-			FormatUS(l.P50), FormatUS(l.P90), FormatUS(l.P99), FormatUS(l.P999), FormatUS(l.Max), FormatUS(r.ServiceUS.P99), lagP99(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Target, r.Loop,
+			cell(r, getThroughput, formatRate), salesCell(r, getGoodput), salesCell(r, getSeats),
+			cell(r, getP50, formatUSf), cell(r, getP90, formatUSf), cell(r, getP99, formatUSf), cell(r, getP999, formatUSf),
+			cell(r, getMax, formatUSf), FormatUS(r.ServiceUS.P99), lagP99(r))
 	}
 	for _, t := range NotRun(res) {
-		fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\n", t, "not run")
+		fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\t\t\t\t\t\n", t, "not run")
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -194,11 +200,13 @@ func Summary(w io.Writer, res *results.Results) error {
 	fmt.Fprintln(w)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tsold/capacity\toversold\tduplicated\tdup rate\tlost\tphantom\tcontradicted\tapologies\t")
+	fmt.Fprintln(tw, "target\tsold/capacity\toversold\tundersold\tduplicated\tdup rate\tlost\tphantom\tcontradicted\tapologies\t")
 	for _, r := range okRuns(res) {
 		c := r.Checks
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%d\t%.4f\t%d\t%d\t%d\t%d\t\n", r.Target,
-			c.Sold, c.Capacity, c.Oversold, c.DuplicatedOrders, c.DuplicateRate, c.Lost, c.Phantom, c.Contradicted, c.Apologies)
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Target,
+			c.Sold, c.Capacity, checkCell(r, "oversold"), checkCell(r, "undersold"), checkCell(r, "duplicated"),
+			cell(r, func(r *results.TargetRun) float64 { return r.Checks.DuplicateRate }, func(v float64) string { return fmt.Sprintf("%.4f", v) }),
+			checkCell(r, "lost"), checkCell(r, "phantom"), checkCell(r, "contradicted"), checkCell(r, "apologies"))
 	}
 	tw.Flush()
 
@@ -248,6 +256,12 @@ func Summary(w io.Writer, res *results.Results) error {
 	fmt.Fprintln(w)
 	for _, n := range Notes(res) {
 		fmt.Fprintf(w, "  %s\n", n)
+	}
+	if lines := causeLines(res); len(lines) > 0 {
+		fmt.Fprintln(w, "\nfailures and conflicts by cause:")
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n\n", Verdict(res))
 	return err

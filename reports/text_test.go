@@ -27,7 +27,7 @@ func TestSummary(t *testing.T) {
 	res.Runs = []*results.TargetRun{
 		{Target: "memory-racy", Loop: "open", ThroughputPerS: 3891, Info: targets.Info{Durability: "none (memory only)"},
 			LatencyUS: results.Latency{P50: 39, P90: 67, P99: 3430, P999: 4000, Max: 6130}, ServiceUS: results.Latency{P99: 3380},
-			Orders:    results.Orders{Submitted: 30000, Attempts: 31443, Confirmed: 772, SoldOut: 30671},
+			Orders:    results.Orders{Submitted: 30000, Attempts: 31443, Confirmed: 772, SoldOut: 30671, Bought: 772, Seats: 1909},
 			Checks:    results.Checks{Capacity: 1900, Sold: 1909, Oversold: 9, DuplicatedOrders: 23, DuplicateRate: 0.00077},
 			Generator: results.Generator{LateSends: 1000, MaxLagUS: 950_000}},
 		{Target: "ledger", Error: "ledger: setup: no server"},
@@ -38,7 +38,7 @@ func TestSummary(t *testing.T) {
 	}
 	out := strings.Join(strings.Fields(b.String()), " ") // column widths vary with the rows
 	for _, want := range []string{
-		"INTERRUPTED", "memory-racy open 3891 39µs 67µs 3.43ms 4.00ms 6.13ms 3.38ms", "1909/1900 9 23 0.0008 0 0 0",
+		"INTERRUPTED", "memory-racy open 3891 0 0 39µs 67µs 3.43ms 4.00ms 6.13ms 3.38ms", "1909/1900 9 0 23 0.0008 0 0 0",
 		"ledger failed", "ledger failed: ledger: setup: no server", "memory-racy durability: none (memory only)",
 		"3.2% of sends left over 1ms late (worst 950.0ms)",
 	} {

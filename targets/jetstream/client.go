@@ -45,24 +45,21 @@ func isMsgIDInProcess(err error) bool {
 
 // The cause classes of the conflicts the designs retry (Reply.Cause).
 const (
-	causeWrongLastSeq = "jetstream 10071 (wrong last sequence)"
-	causeInProcess    = "jetstream 10158 (message id in process)"
-	causeKeyExists    = "jetstream kv 10071 (wrong last revision)"
+	causeWrongLastSeq  = "jetstream 10071 (wrong last sequence)"
+	causeWrongLastSeqC = "jetstream 10164 (wrong last sequence)" // as a clustered stream says it
+	causeInProcess     = "jetstream 10158 (message id in process)"
 )
 
-// conflictCause returns the cause class of a conflict's error.
+// conflictCause returns the cause class of a conflict's error: its
+// JetStream API error code (a key-value update's wrong revision is the
+// stream's wrong last sequence).
 func conflictCause(err error) string {
 	var apiErr *natsjs.APIError
-	switch {
-	case isMsgIDInProcess(err):
-		return causeInProcess
-	case errors.Is(err, natsjs.ErrKeyExists):
-		return causeKeyExists
-	case errors.As(err, &apiErr):
-		if apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence {
-			return causeWrongLastSeq
-		}
+	if errors.As(err, &apiErr) {
 		return apiCause(apiErr)
+	}
+	if errors.Is(err, natsjs.ErrKeyExists) {
+		return "jetstream kv (key exists)"
 	}
 	return targets.CauseOf(err)
 }
@@ -70,8 +67,13 @@ func conflictCause(err error) string {
 // apiCause returns the cause class of a JetStream API error: its error
 // code and description.
 func apiCause(e *natsjs.APIError) string {
-	if e.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence {
+	switch e.ErrorCode {
+	case natsjs.JSErrCodeStreamWrongLastSequence:
 		return causeWrongLastSeq
+	case natsjs.JSErrCodeStreamWrongLastSequenceConstant:
+		return causeWrongLastSeqC
+	case errCodeMsgIDInProcess:
+		return causeInProcess
 	}
 	return fmt.Sprintf("jetstream %d (%s)", e.ErrorCode, e.Description)
 }
