@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stampede-bench/stampede/bench/scenario"
+	"github.com/stampede-bench/stampede/targets"
 )
 
 // BenchmarkEngine measures the harness alone: one worker sending
@@ -48,5 +49,34 @@ func TestSubmitAllocatesNothing(t *testing.T) {
 		w.submit(idx, now, now, now)
 	}); n != 0 {
 		t.Errorf("%.1f allocations per submission, want 0", n)
+	}
+}
+
+// conflictClient confirms every order after two conflicts of a named
+// cause, as jetstream and ledger-serializable answer under a crowd.
+type conflictClient struct{ noopClient }
+
+func (conflictClient) Buy(context.Context, targets.Order) targets.Reply {
+	return targets.Reply{Outcome: targets.Confirmed, Conflicts: 2, Cause: "jetstream 10071 (wrong last sequence)"}
+}
+
+// Counting conflicts by cause allocates nothing once the cause was seen.
+func TestConflictCausesAllocateNothing(t *testing.T) {
+	sc := testScenario(1000, time.Second, 1)
+	p := scenario.NewPlan(sc)
+	r := newRun(p)
+	w := r.newWorker(context.Background(), 0, conflictClient{}, time.Minute)
+	r.began = time.Now()
+	w.submit(0, 0, 0, r.since()) // the cause's first count makes its entry
+	idx := uint32(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		idx = (idx + 1) % uint32(p.Orders)
+		now := r.since()
+		w.submit(idx, now, now, now)
+	}); n != 0 {
+		t.Errorf("%.1f allocations per submission with conflicts, want 0", n)
+	}
+	if c := w.rec.causes[causeKey{causeConflict, "jetstream 10071 (wrong last sequence)"}]; c == nil || c.n < 2000 {
+		t.Errorf("conflicts by cause: %+v", w.rec.causes)
 	}
 }

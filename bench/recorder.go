@@ -261,7 +261,7 @@ type causeCount struct {
 // noteCauses counts a reply's conflicts and, for a failed attempt (not
 // confirmed nor sold out), its failure, by cause class (Reply.Cause,
 // targets.CauseOf). It runs only for replies with conflicts or failures.
-func (r *recorder) noteCauses(rep targets.Reply) {
+func (r *recorder) noteCauses(rep *targets.Reply) {
 	if rep.Conflicts > 0 {
 		class := rep.Cause
 		if class == "" {

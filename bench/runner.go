@@ -175,20 +175,25 @@ func (w *worker) submit(idx uint32, intended, admitted, now int64) {
 			case targets.Confirmed:
 				first = r.mark(idx, flagConfirmed)
 				confirmed = confirmed || first
+				if rep.Conflicts > 0 {
+					w.rec.noteCauses(&rep)
+				}
 			case targets.Unknown:
 				r.mark(idx, flagUnknown)
 				w.rec.noteError(rep.Outcome, rep.Err)
-			default:
+				w.rec.noteCauses(&rep)
+			case targets.SoldOut:
 				r.mark(idx, flagNo)
-				if rep.Outcome != targets.SoldOut {
-					w.rec.noteError(rep.Outcome, rep.Err)
-				}
-				if rep.Outcome == targets.SoldOut && qty == 1 {
+				if qty == 1 {
 					r.noteSoldOut(product)
 				}
-			}
-			if rep.Conflicts > 0 || (rep.Outcome != targets.Confirmed && rep.Outcome != targets.SoldOut) {
-				w.rec.noteCauses(rep)
+				if rep.Conflicts > 0 {
+					w.rec.noteCauses(&rep)
+				}
+			default:
+				r.mark(idx, flagNo)
+				w.rec.noteError(rep.Outcome, rep.Err)
+				w.rec.noteCauses(&rep)
 			}
 			w.rec.attempt(rep.Outcome, qty, first, now, end, rep.Conflicts)
 		}

@@ -133,7 +133,7 @@ func recommend(best []*results.TargetRun) string {
 	a := best[0]
 	pa := statOf(a, getP99)
 	if len(best) == 1 {
-		fmt.Fprintf(&s, "The one design %s: %s (median p99 %s, %s sales/s). ", correct, a.Target, rangeText(pa, formatUSf), rangeText(statOf(a, getGoodput), formatRate))
+		fmt.Fprintf(&s, "The one design %s: %s (median p99 %s; %s). ", correct, a.Target, rangeText(pa, formatUSf), rangeText(statOf(a, getGoodput), salesRate))
 		return s.String()
 	}
 	b := best[1]
@@ -152,21 +152,23 @@ func recommend(best []*results.TargetRun) string {
 	ga, gb := statOf(byGood[0], getGoodput), statOf(byGood[1], getGoodput)
 	if ga.Overlaps(gb) {
 		fmt.Fprintf(&s, "Their sales per second do not tell them apart: %s (%s) and %s (%s) overlap. ",
-			byGood[0].Target, rangeText(ga, formatRate), byGood[1].Target, rangeText(gb, formatRate))
+			byGood[0].Target, rangeText(ga, salesRate), byGood[1].Target, rangeText(gb, salesRate))
 	} else {
 		fmt.Fprintf(&s, "Most sales per second: %s (%s), %.2fx %s (%s). ",
-			byGood[0].Target, rangeText(ga, formatRate), ga.Median/max(gb.Median, 1e-9), byGood[1].Target, rangeText(gb, formatRate))
+			byGood[0].Target, rangeText(ga, salesRate), ga.Median/max(gb.Median, 1e-9), byGood[1].Target, rangeText(gb, salesRate))
 	}
 	return s.String()
 }
 
-// rangeText formats a median with its range: "12.0ms, 9.3ms–15.1ms".
+// rangeText formats a median with its range: "12.0ms, range 9.3ms–15.1ms".
 func rangeText(st results.Stat, format func(float64) string) string {
 	if st.Min == st.Max {
 		return format(st.Median)
 	}
-	return fmt.Sprintf("%s, %s–%s", format(st.Median), format(st.Min), format(st.Max))
+	return fmt.Sprintf("%s, range %s–%s", format(st.Median), format(st.Min), format(st.Max))
 }
+
+func salesRate(v float64) string { return fmt.Sprintf("%.0f sales/s", v) }
 
 func join(names []string) string {
 	switch len(names) {

@@ -1061,6 +1061,7 @@ func correctnessPlot(runs []*results.TargetRun) (layout, error) {
 	const title = "Correctness per design (log scale, 0 where none)"
 	ms := []metric{
 		{"oversold tickets", func(r *results.TargetRun) int64 { return r.Checks.Oversold }, defectColor, true},
+		{"undersold seats", func(r *results.TargetRun) int64 { return r.Checks.Undersold }, defectColor, true},
 		{"duplicated orders", func(r *results.TargetRun) int64 { return r.Checks.DuplicatedOrders }, defectColor, true},
 		{"lost orders", func(r *results.TargetRun) int64 { return r.Checks.Lost }, defectColor, true},
 		{"phantom orders", func(r *results.TargetRun) int64 { return r.Checks.Phantom }, defectColor, true},

@@ -66,7 +66,7 @@ func TestRepeatedSummary(t *testing.T) {
 		"fast: 510 conflicts retried of sqlstate 40001 (serialization_failure)",
 		"fast: 10 unknown answers of timeout, such as: buy: context deadline exceeded",
 		"racy (in 2 of 5 runs (12–77%), up to 7 seats)",
-		"no design was faster at p99: fast (median 11.0ms, 10.0ms–12.0ms) and near (median 13.0ms, 11.0ms–14.0ms) overlap",
+		"no design was faster at p99: fast (median 11.0ms, range 10.0ms–12.0ms) and near (median 13.0ms, range 11.0ms–14.0ms) overlap",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
@@ -75,7 +75,7 @@ func TestRepeatedSummary(t *testing.T) {
 	// Without the overlapping design, the fastest is named, by how much.
 	res.Runs = append(res.Runs[:1], res.Runs[2:]...)
 	res.Targets = []string{"fast", "slow", "racy"}
-	if v := Verdict(res); !strings.Contains(v, "fast (11.0ms, 10.0ms–12.0ms), 4.0x faster than slow (44.0ms, 40.0ms–50.0ms), beyond the spread of either") {
+	if v := Verdict(res); !strings.Contains(v, "fast (11.0ms, range 10.0ms–12.0ms), 4.0x faster than slow (44.0ms, range 40.0ms–50.0ms), beyond the spread of either") {
 		t.Errorf("verdict: %s", v)
 	}
 }

@@ -10,17 +10,9 @@ import (
 // repeated reports whether the run repeated every design (-repeat N).
 func repeated(res *results.Results) bool { return res.Repeat > 1 }
 
-// okReps returns the repetitions of r that did not fail (r alone for a
-// design that ran once).
-func okReps(r *results.TargetRun) []*results.TargetRun {
-	var out []*results.TargetRun
-	for _, x := range results.Reps(r) {
-		if x.Error == "" {
-			out = append(out, x)
-		}
-	}
-	return out
-}
+// okReps returns the repetitions of r whose figures count (results.Whole:
+// those that ran to their end), or r alone for a design that ran once.
+func okReps(r *results.TargetRun) []*results.TargetRun { return results.Whole(results.Reps(r)) }
 
 // statOf returns a figure of r over its repetitions: the value itself
 // for a design that ran once (a range of one).

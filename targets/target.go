@@ -81,12 +81,13 @@ func (o Outcome) Definite() bool { return o != Unknown }
 // Reply is a design's answer to one attempt.
 type Reply struct {
 	Outcome Outcome
+	// Conflicts counts optimistic conflicts the design met and retried
+	// internally while serving this attempt. (Beside Outcome, so that a
+	// Reply, returned for every attempt, packs into 48 bytes.)
+	Conflicts int32
 	// Err says why, for Unknown, Rejected and Error outcomes. It is
 	// counted, never fatal.
 	Err error
-	// Conflicts counts optimistic conflicts the design met and retried
-	// internally while serving this attempt.
-	Conflicts int32
 	// Cause names the backend's cause class of the conflicts, such as
 	// "sqlstate 40001 (serialization_failure)" or "jetstream 10071 (wrong
 	// last sequence)" (of the last one, when they differ); best a

@@ -11,10 +11,13 @@ import (
 // how many repetitions it showed, with a 95% interval on that rate.
 type Spread struct {
 	// Repetitions counts the repetitions whose figures are summarised;
-	// Failed, those that failed (their error is in Repetitions) and are
-	// left out.
+	// Failed, those that failed (their error is in Repetitions), and
+	// Interrupted, those cut short by an interrupt (partial figures), are
+	// left out, unless every repetition that did not fail was
+	// interrupted.
 	Repetitions int `json:"repetitions"`
 	Failed      int `json:"failed,omitempty"`
+	Interrupted int `json:"interrupted,omitempty"`
 
 	ThroughputPerS Stat `json:"throughput_per_s"`
 	GoodputPerS    Stat `json:"goodput_per_s"`
@@ -119,13 +122,17 @@ func NewStat(vs []float64) Stat {
 // failed are counted apart.
 func Summarise(reps []*TargetRun) *Spread {
 	sp := &Spread{Incidence: map[string]Incidence{}}
-	var ok []*TargetRun
 	for _, r := range reps {
-		if r.Error != "" {
+		switch {
+		case r.Error != "":
 			sp.Failed++
-			continue
+		case r.Interrupted:
+			sp.Interrupted++
 		}
-		ok = append(ok, r)
+	}
+	ok := Whole(reps)
+	if len(ok) == 0 || ok[0].Interrupted {
+		sp.Interrupted = 0
 	}
 	sp.Repetitions = len(ok)
 	stat := func(get func(*TargetRun) float64) Stat {
@@ -157,17 +164,31 @@ func Summarise(reps []*TargetRun) *Spread {
 	return sp
 }
 
+// Whole returns the repetitions that ran to their end, or, if none did,
+// those that did not fail (cut short by an interrupt).
+func Whole(reps []*TargetRun) []*TargetRun {
+	var done, cut []*TargetRun
+	for _, r := range reps {
+		switch {
+		case r.Error != "":
+		case r.Interrupted:
+			cut = append(cut, r)
+		default:
+			done = append(done, r)
+		}
+	}
+	if len(done) > 0 {
+		return done
+	}
+	return cut
+}
+
 // Representative returns the repetition whose figures stand for the
-// design: of those that did not fail, the one at the median of p99 (the
+// design: of those that ran to their end (see Whole), the one at the median of p99 (the
 // lower of the middle two for an even count, ties to the earlier seed);
 // nil when every repetition failed.
 func Representative(reps []*TargetRun) *TargetRun {
-	var ok []*TargetRun
-	for _, r := range reps {
-		if r.Error == "" {
-			ok = append(ok, r)
-		}
-	}
+	ok := Whole(reps)
 	if len(ok) == 0 {
 		return nil
 	}

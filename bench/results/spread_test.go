@@ -59,4 +59,12 @@ func TestFold(t *testing.T) {
 	if all := Fold([]*TargetRun{rep(1, 0, 0, "a"), rep(2, 0, 0, "b")}); all.Error != "a" || all.Spread.Failed != 2 {
 		t.Errorf("every repetition failed: error %q, spread %+v", all.Error, all.Spread)
 	}
+	// A repetition cut short by an interrupt has partial figures: left
+	// out of the spread, and the folded run is marked interrupted.
+	cut := rep(3, 900, 5, "")
+	cut.Interrupted = true
+	f = Fold([]*TargetRun{rep(1, 100, 0, ""), rep(2, 200, 0, ""), cut})
+	if !f.Interrupted || f.Spread.Repetitions != 2 || f.Spread.Interrupted != 1 || f.Spread.P99US.Max != 200 || f.Spread.Incidence["oversold"].Runs != 0 {
+		t.Errorf("with an interrupted repetition: interrupted %v, spread %+v", f.Interrupted, f.Spread)
+	}
 }
