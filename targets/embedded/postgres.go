@@ -86,6 +86,14 @@ type Postgres struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the server process has exited
 	log  string
+
+	// How it was started, to start it again after a crash fault.
+	postgres string
+	args     []string
+	cred     *credential
+	// faultMu guards paused and the restart of a crashed server.
+	faultMu sync.Mutex
+	paused  bool
 }
 
 // DefaultMaxConnections is the embedded server's max_connections: room for
@@ -207,7 +215,8 @@ func StartPostgres(ctx context.Context, opt PostgresOptions) (_ *Postgres, err e
 		for _, k := range keys {
 			args = append(args, "-c", k+"="+settings[k])
 		}
-		if err = p.start(ctx, filepath.Join(bin, "postgres"), args, cred); err == nil || attempt == 2 ||
+		p.postgres, p.args, p.cred = filepath.Join(bin, "postgres"), args, cred
+		if err = p.start(ctx, p.postgres, args, cred); err == nil || attempt == 2 ||
 			!strings.Contains(err.Error(), "could not bind") {
 			break
 		}
@@ -267,6 +276,12 @@ func (p *Postgres) Dir() string { return p.dir }
 // Stop shuts the server down (a fast shutdown, then a kill after 10s) and
 // removes its directory. It is safe to call more than once.
 func (p *Postgres) Stop() error {
+	p.faultMu.Lock()
+	if p.paused && p.cmd != nil && p.cmd.Process != nil {
+		_ = contGroup(p.cmd.Process) // a stopped server would not shut down
+		p.paused = false
+	}
+	p.faultMu.Unlock()
 	if p.cmd != nil && p.cmd.Process != nil {
 		_ = fastShutdown(p.cmd.Process)
 		select {

@@ -50,3 +50,8 @@ func fastShutdown(p *os.Process) error { return p.Signal(syscall.SIGINT) }
 
 // killGroup kills the server's process group.
 func killGroup(p *os.Process) { _ = syscall.Kill(-p.Pid, syscall.SIGKILL) }
+
+// stopGroup stops (SIGSTOP) the process group p leads; contGroup resumes
+// it (SIGCONT).
+func stopGroup(p *os.Process) error { return syscall.Kill(-p.Pid, syscall.SIGSTOP) }
+func contGroup(p *os.Process) error { return syscall.Kill(-p.Pid, syscall.SIGCONT) }

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -17,3 +18,9 @@ func procAttr(*credential, bool) *syscall.SysProcAttr { return nil }
 func fastShutdown(p *os.Process) error { return p.Kill() }
 
 func killGroup(p *os.Process) { _ = p.Kill() }
+
+// Processes cannot be paused on Windows: a pause fault is refused.
+func stopGroup(*os.Process) error { return errPauseUnsupported }
+func contGroup(*os.Process) error { return nil }
+
+var errPauseUnsupported = errors.New("processes cannot be paused on Windows")
