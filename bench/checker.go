@@ -26,7 +26,8 @@ import (
 //     left unknown by another; refused-applied, those of them applied
 //     after all (the buyer was told no and holds the seats);
 //   - undersold: per product, the smaller of the seats left unsold and
-//     the seats of the orders refused while stock remained (told no,
+//     the seats of the orders refused while stock remained (told no:
+//     sold out, rejected or a definite error;
 //     never confirmed nor applied, their quantity within the seats left at
 //     the end, and not over the buyer's limit), summed over products.
 //

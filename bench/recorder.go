@@ -100,6 +100,9 @@ type recorder struct {
 	lateRetries int64 // late retries sent
 
 	seconds []second
+	// ticks counts the answers of each tickNS of the run, by kind, for the
+	// fault windows: nil unless the run puts faults in.
+	ticks []tick
 	// errs holds the first few distinct messages of Error and Unknown
 	// replies: built only when such a reply comes.
 	errs []string
@@ -170,6 +173,9 @@ func (r *recorder) attempt(o targets.Outcome, qty int64, firstConfirm bool, sent
 	sl := r.slot(end)
 	sl.outcomes[o]++
 	r.liveAttempts.Store(r.attempts)
+	if r.ticks != nil {
+		r.tickAnswer(o, end)
+	}
 	if firstConfirm {
 		sl.sold += qty
 		r.liveSold.Add(qty)

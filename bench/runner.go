@@ -41,6 +41,10 @@ type Options struct {
 	// Goroutines runs every worker on a goroutine of its own even where
 	// the design offers an event-loop client (targets.LoopTarget).
 	Goroutines bool
+	// Injector puts the scenario's faults into the backends (its
+	// PrepareFaults already told of them); a scenario with faults cannot
+	// run without one.
+	Injector targets.Injector
 }
 
 // Client modes, as results.json's info.settings.client names them.
@@ -340,6 +344,9 @@ func (w *worker) closedLoop() {
 // moments and the result, marked interrupted, holds what was measured.
 func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan, opt Options) (*results.TargetRun, error) {
 	sc := plan.Scenario
+	if len(sc.Faults) > 0 && opt.Injector == nil {
+		return nil, fmt.Errorf("%s: the scenario puts faults into the backends, and nothing was given to put them in (bench.Options.Injector)", name)
+	}
 	stock := targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity, BuyerLimit: sc.Demand.BuyerLimit}
 	if err := t.Setup(ctx, stock); err != nil {
 		return nil, fmt.Errorf("%s: setup: %w", name, err)
@@ -392,6 +399,11 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 			workers[i].stale.buf = make([]staleRead, max(64, min(4096, 1<<16/nWorkers)))
 		}
 	}
+	if len(sc.Faults) > 0 {
+		for _, w := range workers {
+			w.rec.ticks = make([]tick, len(w.rec.seconds)*int(time.Second/time.Duration(tickNS)))
+		}
+	}
 	// The reader of stale orders, with a client of its own.
 	var readerStats *readStats
 	readerDone := make(chan struct{})
@@ -435,6 +447,11 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	if !sc.Closed() {
 		r.alarm = newAlarm(len(workers), r.since)
 	}
+	var faults *faultRun
+	if len(sc.Faults) > 0 {
+		faults = startFaults(ctx, opt.Injector, sc.Faults, t.Info().Backend, r.began)
+		defer faults.finish() // on every way out: nothing left paused or down
+	}
 	for _, w := range workers {
 		body := w.openLoop
 		if sc.Closed() {
@@ -464,6 +481,10 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	soldOutAt := monitor(r, workers, stock, limit, name, finished, cancelRun, opt.Progress)
 	<-finished
 	elapsed := time.Since(started)
+	var windows []results.FaultWindow
+	if faults != nil {
+		windows = faults.finish() // undone before the audit reads the backend
+	}
 	if r.alarm != nil {
 		r.alarm.close() // the senders are done
 	}
@@ -500,6 +521,9 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 		return nil, err
 	}
 	res.StartedAt = started
+	if windows != nil {
+		res.Faults = faultWindows(windows, workers)
+	}
 	if res.Checks, err = check(stock, plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
 	}

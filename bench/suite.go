@@ -79,6 +79,16 @@ func RunSuite(ctx context.Context, s Suite) (*results.Results, error) {
 		c.Backends = s.Backends
 		cfgs[i] = c
 	}
+	if faults := s.Scenario.Faults; len(faults) > 0 {
+		inj, ok := s.Backends.(targets.Injector)
+		if !ok {
+			return nil, &PreflightError{"faults", fmt.Errorf("%w: the backends cannot take faults", targets.ErrFault)}
+		}
+		if err := inj.PrepareFaults(TargetFaults(faults)); err != nil {
+			return nil, &PreflightError{"faults", err}
+		}
+		s.Options.Injector = inj
+	}
 	if err := Preflight(ctx, s.Designs, cfgs); err != nil {
 		return nil, err
 	}

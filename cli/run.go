@@ -55,6 +55,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "stampede-report", "directory for results.json and the reports: new, empty, or an earlier report (replaced whole)")
 	var services multiFlag
 	fs.Var(&services, "http", "a service of your own that speaks stampede/http/v1, as NAME=URL, such as mine=http://127.0.0.1:8080 (repeatable: several services face the same crowd)")
+	var faultFlags multiFlag
+	fs.Var(&faultFlags, "fault", "a fault to put into a backend during the load, such as 'pause postgres at 4s for 1s', 'crash nats at 3s for 2s' or 'latency 50ms postgres at 2s for 3s' (repeatable; replaces the scenario's faults): "+scenario.FaultGrammar)
 	var opts multiFlag
 	fs.Var(&opts, "opt", "a design option prefix.key=value, such as memory.rtt=200us (repeatable; see 'stampede targets -v')")
 	duration := durationFlag(fs, "duration", "override the length of the arrivals (spike: of the hold; closed loop: of the users' run)",
@@ -138,7 +140,15 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
-	if err := sc.Apply(scenario.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed, WaitingRoom: *room}, set); err != nil {
+	var faults []scenario.Fault
+	for _, s := range faultFlags {
+		f, err := scenario.ParseFault(s)
+		if err != nil {
+			return usagef("run: -fault %v", err)
+		}
+		faults = append(faults, f)
+	}
+	if err := sc.Apply(scenario.Overrides{Duration: *duration, Rate: *rate, Users: *users, Workers: *workers, Seed: *seed, WaitingRoom: *room, Faults: faults}, set); err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
 	if err := scenarioOptions(sc, regs, cfgs, opts); err != nil {
@@ -220,7 +230,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	res, err := bench.RunSuite(ctx, suite)
 	var pf *bench.PreflightError
 	switch {
-	case errors.As(err, &pf) && errors.Is(err, targets.ErrOption):
+	case errors.As(err, &pf) && (errors.Is(err, targets.ErrOption) || errors.Is(err, targets.ErrFault)):
 		return usagef("run: %v", err)
 	case errors.As(err, &pf):
 		return backendError{fmt.Errorf("run: %w", err)}

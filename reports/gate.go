@@ -19,7 +19,7 @@ const Grammar = `[design:]metric op value, where metric is one of ` + metricName
 	`; op is <, <=, >, >=, == or !=; value is a number, with a unit for latencies (us, ms, s: p99<50ms), ` +
 	`or +N% / -N% relative to -baseline (p99<+10%, throughput>-5%)`
 
-const metricNames = "throughput, goodput, seats_per_s, p50, p90, p99, p999, max, oversold, undersold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted, refused_applied, limit_exceeded, ryw_violations, visibility_p99"
+const metricNames = "throughput, goodput, seats_per_s, p50, p90, p99, p999, max, oversold, undersold, duplicated, duplicate_rate, lost, phantom, apologies, unknown, errors, conflicts, contradicted, refused_applied, limit_exceeded, ryw_violations, visibility_p99, recovery"
 
 // worstOf names the correctness metrics: over repetitions a check holds
 // them to the worst run (oversold==0 holds only if no run oversold);
@@ -73,6 +73,20 @@ var metrics = map[string]struct {
 			return 0
 		}
 		return float64(r.ReadYourWrites.Violations)
+	}},
+	// recovery is the longest time to recover from a fault (µs); a fault
+	// not recovered from within the run counts as forever.
+	"recovery": {true, func(r *results.TargetRun) float64 {
+		var worst float64
+		for _, f := range r.Faults {
+			switch {
+			case f.RecoveryS != nil:
+				worst = math.Max(worst, *f.RecoveryS*1e6)
+			case f.Skipped == "" && f.BeforePerS > 0:
+				return math.Inf(1)
+			}
+		}
+		return worst
 	}},
 	"visibility_p99": {true, func(r *results.TargetRun) float64 {
 		if r.ReadYourWrites == nil {

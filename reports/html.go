@@ -214,6 +214,17 @@ func Markdown(w io.Writer, res *results.Results) error {
 			fmt.Fprintf(w, "- %s\n", mdEscape(n))
 		}
 	}
+	if faulted(res) {
+		fmt.Fprint(w, "\n| design | fault | in | back | answers | unknown | errors | before/s | recovery | note |\n|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		for _, f := range faultRows(res) {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", mdEscape(f.Target), mdEscape(f.Fault), f.In, f.Back,
+				f.Answers, f.Unknown, f.Errors, f.Before, mdEscape(f.Recovery), mdEscape(f.Note))
+		}
+		fmt.Fprintln(w)
+		for _, l := range unknownsResolved(res) {
+			fmt.Fprintf(w, "- %s\n", mdEscape(l))
+		}
+	}
 	if lines := causeLines(res); len(lines) > 0 {
 		fmt.Fprint(w, "\nFailures and conflicts by cause:\n\n")
 		for _, l := range lines {
@@ -278,6 +289,14 @@ every response time: below it a figure measures the generator, not the design{{e
 {{end}}{{end}}</table>
 <p class="note">Undersold counts lost sales: seats left unsold although buyers for them were turned away (told sold out or rejected while
 their product still had the seats they asked for at the end of the run).</p>
+{{if .Faults}}<h2>Faults</h2>
+<p class="note">{{.FaultLegend}}</p>
+<table>
+<tr><th>design</th><th class="t">fault</th><th>in</th><th>back</th><th>answers</th><th>unknown</th><th>errors</th><th>before /s</th><th>recovery</th><th class="t">note</th></tr>
+{{range .Faults}}<tr><td>{{.Target}}</td><td class="t">{{.Fault}}</td><td>{{.In}}</td><td>{{.Back}}</td><td>{{.Answers}}</td><td>{{.Unknown}}</td><td>{{.Errors}}</td><td>{{.Before}}</td><td class="{{if .Bad}}bad{{end}}">{{.Recovery}}</td><td class="t">{{.Note}}</td></tr>
+{{end}}</table>
+<ul class="notes">{{range .Resolved}}<li>{{.}}</li>
+{{end}}</ul>{{end}}
 {{if .Causes}}<h2>Failures and conflicts by cause</h2>
 <ul class="notes">{{range .Causes}}<li>{{.}}</li>
 {{end}}</ul>{{end}}
@@ -392,18 +411,21 @@ func HTML(w io.Writer, res *results.Results, figs []Figure) error {
 		floorText = FormatUS(floor) + " (" + floorOf + ")"
 	}
 	return page.Execute(w, struct {
-		Res       *results.Results
-		Verdict   string
-		Rows      []htmlRow
-		NotRun    []string
-		Notes     []string
-		Floor     string
-		Figs      []htmlFig
-		Reads     bool
-		TwoPhases bool
-		Room      *results.WaitingRoom
-		Causes    []string
-		Repeat    string
+		Res         *results.Results
+		Verdict     string
+		Rows        []htmlRow
+		NotRun      []string
+		Notes       []string
+		Floor       string
+		Figs        []htmlFig
+		Reads       bool
+		TwoPhases   bool
+		Room        *results.WaitingRoom
+		Causes      []string
+		Repeat      string
+		Faults      []faultRow
+		FaultLegend string
+		Resolved    []string
 	}{res, Verdict(res), rows, NotRun(res), notes, floorText, hf, readsAfterBuy(res), twoPhases(res), waitingRoom(res),
-		causeLines(res), repeatLine(res)})
+		causeLines(res), repeatLine(res), faultRows(res), faultLegend, unknownsResolved(res)})
 }

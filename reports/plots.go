@@ -851,11 +851,31 @@ func timelinePlot(runs []*results.TargetRun) (layout, error) {
 	top = math.Ceil(top*1.02/step) * step // the axis ends on a labelled tick
 	soldOut := draw.LineStyle{Color: ink, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(1), vg.Points(2)}}
 	failed := draw.LineStyle{Color: ink, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(2)}}
+	faulty := false
 	for i, r := range runs {
 		st := styleOf(i)
 		row, col := i/cols, i%cols
 		thr, lat := newPlot(), newPlot()
 		thr.Title.Text = r.Target
+		// The faults first, under the lines: from when each was put in
+		// until its backend was back.
+		for _, fw := range r.Faults {
+			if fw.Skipped != "" || fw.EndS <= fw.StartS {
+				continue
+			}
+			faulty = true
+			for _, m := range []struct {
+				p      *plot.Plot
+				lo, hi float64
+			}{{thr, 0, top}, {lat, lo, hi}} {
+				poly, err := plotter.NewPolygon(plotter.XYs{{X: fw.StartS, Y: m.lo}, {X: fw.EndS, Y: m.lo}, {X: fw.EndS, Y: m.hi}, {X: fw.StartS, Y: m.hi}})
+				if err != nil {
+					return l, err
+				}
+				poly.Color, poly.LineStyle.Width = faultShade, 0
+				m.p.Add(poly)
+			}
+		}
 		var a, f plotter.XYs
 		var unanswered int64
 		var b []plotter.XYs // p99, broken where a second had no answer
@@ -947,12 +967,20 @@ func timelinePlot(runs []*results.TargetRun) (layout, error) {
 		l.key = append(l.key, keyEntry{label: "unknown + errors per second", line: failed})
 	}
 	l.key = append(l.key, keyEntry{label: "the stock sold out", line: soldOut, vertical: true})
+	if faulty {
+		// One more entry: the first two say it in fewer words to fit.
+		l.key[0].label, l.key[1].label = "answers/s (upper panels)", "p99 of that second (lower)"
+		l.key = append(l.key, keyEntry{label: "a fault, until its backend was back", line: draw.LineStyle{Color: faultShade, Width: vg.Points(7)}})
+	}
 	l.height = keyH + vg.Length(rows)*2*vg.Inch + 0.3*vg.Inch
 	if rows == 1 {
 		l.height += 1 * vg.Inch // one row of panels: not too flat
 	}
 	return l, nil
 }
+
+// faultShade fills the time a fault lasted on the timeline.
+var faultShade = color.NRGBA{R: 0xe6, G: 0x9f, B: 0x00, A: 0x55}
 
 // metric is one count per design, drawn as a panel of bars.
 type metric struct {

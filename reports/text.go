@@ -253,6 +253,19 @@ func Summary(w io.Writer, res *results.Results) error {
 		tw.Flush()
 	}
 
+	if faulted(res) {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "target\tfault\tin\tback\tanswers\tunknown\terrors\tbefore/s\trecovery\t")
+		for _, f := range faultRows(res) {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Target, f.Fault, f.In, f.Back, f.Answers, f.Unknown, f.Errors, f.Before, f.Recovery, f.Note)
+		}
+		tw.Flush()
+		for _, l := range unknownsResolved(res) {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+
 	fmt.Fprintln(w)
 	for _, n := range Notes(res) {
 		fmt.Fprintf(w, "  %s\n", n)

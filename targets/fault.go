@@ -15,8 +15,8 @@ const (
 	// restarts them on the same data after the fault's length: crash
 	// recovery. On a JetStream cluster, one server: the stream leader.
 	FaultCrash = "crash"
-	// FaultLatency adds Latency (and up to Jitter) to the traffic between
-	// the clients and the backend, through a proxy.
+	// FaultLatency adds Latency, give or take up to Jitter, to each round
+	// trip between the clients and the backend, through a proxy.
 	FaultLatency = "latency"
 	// FaultBlackhole makes the proxy swallow the traffic: connections
 	// hang, neither answered nor closed.

@@ -98,6 +98,9 @@ type TargetRun struct {
 	ReadYourWrites *ReadYourWrites `json:"read_your_writes,omitempty"`
 	Histograms     Histograms      `json:"histograms"`
 	Timeline       []Second        `json:"timeline"`
+	// Faults are the scenario's faults as they happened during this
+	// design's run.
+	Faults []FaultWindow `json:"faults,omitempty"`
 
 	// Repetition (from 1) and Seed are set on each repetition of a run
 	// that repeated every design (-repeat N above 1).
@@ -237,8 +240,9 @@ type Checks struct {
 	// them were turned away. Per product, the smaller of the seats left
 	// (capacity - sold, from the audit) and the seats of the orders
 	// refused while stock remained; summed over products. An order was
-	// refused while stock remained when a reply told it no (sold out or
-	// rejected), it was never confirmed nor applied, and its quantity fits
+	// refused while stock remained when a reply told it no (sold out,
+	// rejected, or an error: a definite failure, the order not applied),
+	// it was never confirmed nor applied, and its quantity fits
 	// in the seats its product still had at the end of the run (seats are
 	// only ever taken, so it had at least as many when it was refused);
 	// an order refused because it would cross the buyer's limit
@@ -418,4 +422,37 @@ func Read(path string) (*Results, error) {
 		return nil, fmt.Errorf("%s: schema %q, want %q", path, res.Schema, Schema)
 	}
 	return &res, nil
+}
+
+// FaultWindow is one fault of the scenario as it happened to a design:
+// when it was put in and undone, what the design answered meanwhile, and
+// how long it took to recover.
+type FaultWindow struct {
+	// Fault reads as a -fault flag does: "crash postgres at 4s for 1s".
+	Fault string `json:"fault"`
+	Kind  string `json:"kind"`
+	On    string `json:"on"`
+	// StartS is when it was put in, from the start of the load; EndS,
+	// when it was undone and the backend was back (a crashed server
+	// restarted and accepting connections).
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+	// Skipped says why it was not put in (the design does not use that
+	// backend, the run ended first); Error, why it failed to be put in or
+	// undone; Note, what was done (which server was killed).
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Note    string `json:"note,omitempty"`
+	// Answers, Unknown and Errors count the attempts answered during the
+	// window (from StartS to EndS): definite answers, unknown ones and
+	// errors.
+	Answers int64 `json:"answers"`
+	Unknown int64 `json:"unknown"`
+	Errors  int64 `json:"errors"`
+	// BeforePerS is the rate of definite answers in the 2s before the
+	// fault. RecoveryS is the time from EndS until the definite answers
+	// of a 1s window were back to 90% of it; nil when they never were
+	// before the run ended, or there was no rate before to return to.
+	BeforePerS float64  `json:"before_per_s"`
+	RecoveryS  *float64 `json:"recovery_s,omitempty"`
 }

@@ -111,6 +111,9 @@ type Scenario struct {
 	// belongs to no design of the run is left aside; the command line's
 	// -opt wins over the scenario's.
 	Options []string `yaml:"options,omitempty" json:"options,omitempty"`
+	// Faults are put into the backends during the load, one at a time
+	// (see Fault; the -fault flags replace them).
+	Faults []Fault `yaml:"faults,omitempty" json:"faults,omitempty"`
 }
 
 // Stock is what is on sale: Products products of Capacity units each.
@@ -431,7 +434,7 @@ func (s *Scenario) Validate() error {
 	if s.Stop.Orders < 0 {
 		return invalid("stop.orders", "must be 0 or more (got %d)", s.Stop.Orders)
 	}
-	return nil
+	return s.ValidateFaults()
 }
 
 //go:embed scenarios/*.yaml
@@ -910,6 +913,8 @@ type Overrides struct {
 	Seed     uint64
 	// WaitingRoom is the waiting room's admissions a second (0: none).
 	WaitingRoom float64
+	// Faults replace the scenario's faults (-fault, parsed by ParseFault).
+	Faults []Fault
 }
 
 // Apply changes s by o and validates the result. A knob that does not fit
@@ -973,6 +978,9 @@ func (s *Scenario) Apply(o Overrides, set map[string]bool) error {
 			return invalid("-waiting-room", "must be 0 (none) or more admissions/s (got %g)", o.WaitingRoom)
 		}
 		s.WaitingRoom.Rate = o.WaitingRoom
+	}
+	if set["fault"] {
+		s.Faults = o.Faults
 	}
 	return s.Validate()
 }
