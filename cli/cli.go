@@ -47,6 +47,7 @@ import (
 // are killed and their directories removed, and the process exits with
 // 130. It returns the exit code for os.Exit.
 func Run(args []string) int {
+	embedded.RunChild() // started again as an embedded nats-server: be one
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

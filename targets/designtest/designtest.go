@@ -25,6 +25,7 @@ var Env *embedded.Env
 // stopped afterwards. A server that cannot start fails the test that needs
 // it, loudly; nothing is skipped.
 func Main(m *testing.M) {
+	embedded.RunChild() // started again as an embedded nats-server: be one
 	Env = &embedded.Env{}
 	code := m.Run()
 	if err := Env.Close(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -22,6 +23,14 @@ type NATS struct {
 	URL     string
 	servers []*server.Server
 	dir     string
+
+	// Set by StartNATSChildren: the servers run as child processes, to
+	// be paused and killed by faults. faultMu guards them, stopped (set by
+	// Stop: nothing starts again) and lastFault (see LastFault).
+	faultMu   sync.Mutex
+	children  []*natsChild
+	stopped   bool
+	lastFault string
 }
 
 // StartNATS starts opt.Servers in-process servers (1, or 3 clustered over
@@ -118,9 +127,11 @@ func waitJetStream(ctx context.Context, url string) error {
 // Dir returns the servers' temporary directory, removed by Stop.
 func (ns *NATS) Dir() string { return ns.dir }
 
-// Stop shuts every server down and removes their stores. It is safe to call
-// more than once.
+// Stop shuts every server down (child processes: resumed if paused, then
+// SIGTERM, and SIGKILL after a few seconds) and removes their stores. It is
+// safe to call more than once.
 func (ns *NATS) Stop() error {
+	childErr := ns.stopChildren() // a paused child is resumed first
 	for _, s := range ns.servers {
 		s.Shutdown()
 	}
@@ -129,9 +140,9 @@ func (ns *NATS) Stop() error {
 	}
 	ns.servers = nil
 	if ns.dir == "" {
-		return nil
+		return childErr
 	}
 	err := os.RemoveAll(ns.dir)
 	ns.dir = ""
-	return err
+	return errors.Join(childErr, err)
 }
