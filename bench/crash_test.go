@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,107 @@ func TestCrashDuringSale(t *testing.T) {
 			t.Errorf("%s: the database holds %d seats in %d orders (%d applied twice); the audit said %d seats, and %d orders were confirmed",
 				name, total, len(seen), twice, k.Sold, tr.Orders.Bought)
 		}
+	}
+}
+
+// Network faults through the proxy in front of PostgreSQL: 50ms of added
+// latency shows in the response times, a blackhole as unknown answers, and
+// both are undone: the answers come back, and the server answers through
+// the proxy after the run.
+func TestNetworkFaults(t *testing.T) {
+	sc := designtest.Scenario(t, "steady")
+	sc.Arrivals.Rate, sc.Arrivals.Duration = 300, scenario.Duration(5*time.Second)
+	sc.Client.Timeout = scenario.Duration(500 * time.Millisecond)
+	sc.Faults = []scenario.Fault{
+		{Kind: "latency", On: "postgres", At: scenario.Duration(500 * time.Millisecond), For: scenario.Duration(time.Second), Latency: scenario.Duration(50 * time.Millisecond)},
+		{Kind: "blackhole", On: "postgres", At: scenario.Duration(2 * time.Second), For: scenario.Duration(700 * time.Millisecond)},
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	regs, cfgs, err := targets.Resolve([]string{"sqlcounter"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &embedded.Env{}
+	defer env.Close()
+	res, err := bench.RunSuite(t.Context(), bench.Suite{Scenario: sc, Designs: regs, Configs: cfgs, Backends: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Runs[0]
+	if tr.Error != "" || len(tr.Faults) != 2 {
+		t.Fatalf("error %q, %d fault windows; want none and 2", tr.Error, len(tr.Faults))
+	}
+	t.Logf("faults %+v; latency %+v", tr.Faults, tr.LatencyUS)
+	lat, hole := tr.Faults[0], tr.Faults[1]
+	for _, f := range tr.Faults {
+		if f.Skipped != "" || f.Error != "" {
+			t.Errorf("%s: skipped %q, error %q", f.Fault, f.Skipped, f.Error)
+		}
+	}
+	// A fifth of the run's answers waited 50ms more: its p90 did.
+	if tr.LatencyUS.P90 < 50_000 {
+		t.Errorf("p90 %dµs with 50ms of latency over a fifth of the run, want at least 50ms", tr.LatencyUS.P90)
+	}
+	if lat.Answers == 0 || lat.Unknown != 0 {
+		t.Errorf("latency: %d answers, %d unknown during it; want answers, slower, and no unknown", lat.Answers, lat.Unknown)
+	}
+	if hole.Unknown == 0 || hole.RecoveryS == nil {
+		t.Errorf("blackhole: %d unknown during it, recovery %v; want unknowns, then the answers back", hole.Unknown, hole.RecoveryS)
+	}
+	dsn, err := env.Postgres(t.Context()) // through the proxy
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("through the proxy after the run: %v", err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.Ping(ctx); err != nil {
+		t.Errorf("through the proxy after the run: %v", err)
+	}
+}
+
+// A crash of the stream leader of a 3-node JetStream cluster in the
+// middle of a sale (its process killed, restarted on its store 2s later):
+// jetstream loses nothing, applies nothing twice, oversells nothing, and
+// its failover time is reported.
+func TestJetStreamLeaderCrash(t *testing.T) {
+	sc := designtest.Scenario(t, "crash-during-sale")
+	sc.Arrivals.Rate, sc.Arrivals.Duration = 300, scenario.Duration(10*time.Second)
+	sc.Faults = []scenario.Fault{{Kind: "crash", On: "nats", At: scenario.Duration(2 * time.Second), For: scenario.Duration(2 * time.Second)}}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	regs, cfgs, err := targets.Resolve([]string{"jetstream"}, []string{"jetstream.replicas=3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &embedded.Env{} // child-process servers, this test's alone
+	defer env.Close()
+	res, err := bench.RunSuite(t.Context(), bench.Suite{Scenario: sc, Designs: regs, Configs: cfgs, Backends: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Runs[0]
+	if tr.Error != "" || len(tr.Faults) != 1 {
+		t.Fatalf("error %q, %d fault windows; want none and 1", tr.Error, len(tr.Faults))
+	}
+	f, k := tr.Faults[0], tr.Checks
+	t.Logf("fault %+v; checks %+v; causes %+v", f, k, tr.Orders.Causes)
+	if k.Lost != 0 || k.DuplicatedOrders != 0 || k.Oversold != 0 || k.Phantom != 0 {
+		t.Errorf("lost %d, duplicated %d, oversold %d, phantom %d through the leader's crash; want 0", k.Lost, k.DuplicatedOrders, k.Oversold, k.Phantom)
+	}
+	switch {
+	case f.Skipped != "" || f.Error != "":
+		t.Errorf("the crash was not put in and undone: skipped %q, error %q", f.Skipped, f.Error)
+	case !strings.Contains(f.Note, "leader of stream"):
+		t.Errorf("note %q does not say the stream leader was killed", f.Note)
+	case f.FailoverS == nil:
+		t.Errorf("no failover time: never back to 90%% of %.0f answers/s: %+v", f.BeforePerS, f)
 	}
 }

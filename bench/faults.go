@@ -184,15 +184,34 @@ func faultWindows(windows []results.FaultWindow, workers []*worker) []results.Fa
 		}
 		// Recovered at the first tick from the end on whose 1s window has
 		// 90% of that rate again.
-		end := int(w.EndS*1e9) / int(tickNS)
-		for i := end; i+perSecond-1 <= last; i++ {
+		// back reports whether the 1s window from tick i holds 90% of it.
+		back := func(i int) bool {
 			var n int64
 			for j := i; j < i+perSecond; j++ {
 				n += int64(ticks[j].answered)
 			}
-			if float64(n) >= 0.9*w.BeforePerS {
+			return float64(n) >= 0.9*w.BeforePerS
+		}
+		end := int(w.EndS*1e9) / int(tickNS)
+		w.Unmeasured = true // until a whole second after the end is seen
+		for i := end; i+perSecond-1 <= last; i++ {
+			w.Unmeasured = false
+			if back(i) {
 				rec := max(float64(int64(i)*tickNS)/1e9-w.EndS, 0)
 				w.RecoveryS = &rec
+				break
+			}
+		}
+		// Failover looks at the windows wholly within the fault, then at
+		// those after it: a window across its end would count the burst
+		// of a server back from a crash as a failover.
+		for i := from; i+perSecond-1 <= last; i++ {
+			if i+perSecond > end && i < end {
+				continue
+			}
+			if back(i) {
+				fo := max(float64(int64(i)*tickNS)/1e9-w.StartS, 0)
+				w.FailoverS = &fo
 				break
 			}
 		}

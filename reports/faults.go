@@ -18,8 +18,8 @@ func faulted(res *results.Results) bool {
 
 // faultRow is one fault as it happened to one design, formatted.
 type faultRow struct {
-	Target, Fault, In, Back, Answers, Unknown, Errors, Before, Recovery, Note string
-	Bad                                                                       bool
+	Target, Fault, In, Back, Answers, Unknown, Errors, Before, Failover, Recovery, Note string
+	Bad                                                                                 bool
 }
 
 // faultRows lists every fault of every design that ran.
@@ -40,10 +40,16 @@ func faultRows(res *results.Results) []faultRow {
 			}
 			row.In, row.Back = fmt.Sprintf("%.2fs", f.StartS), fmt.Sprintf("%.2fs", f.EndS)
 			row.Answers, row.Unknown, row.Errors = fmt.Sprint(f.Answers), fmt.Sprint(f.Unknown), fmt.Sprint(f.Errors)
-			row.Before, row.Recovery = "-", "-"
+			row.Before, row.Recovery, row.Failover = "-", "-", "-"
+			if f.FailoverS != nil {
+				row.Failover = fmt.Sprintf("%.1fs", *f.FailoverS)
+			}
 			if f.BeforePerS > 0 {
 				row.Before = fmt.Sprintf("%.0f", f.BeforePerS)
 				row.Recovery, row.Bad = "not within the run", true
+			}
+			if f.Unmeasured {
+				row.Recovery, row.Bad = "not measured: the run ended within 1s", false
 			}
 			if f.RecoveryS != nil {
 				row.Recovery, row.Bad = fmt.Sprintf("%.1fs", *f.RecoveryS), false
@@ -75,5 +81,5 @@ func unknownsResolved(res *results.Results) []string {
 // faultLegend explains the fault table's columns.
 const faultLegend = "Times run from the start of the load: 'in' is when the fault was put in, 'back' when it was undone and the backend " +
 	"accepted work again (a crashed server restarted). Answers, unknown and errors are the attempts answered in between. " +
-	"Recovery runs from 'back' until a second of definite answers reached 90% of the rate before the fault (the 2s before it), " +
-	"at a resolution of 100ms."
+	"Recovery runs from 'back' until a second of definite answers reached 90% of the rate before the fault (the 2s before it); " +
+	"failover, the same from 'in': a replicated backend that fails over is back to its rate before its server is. Both at a resolution of 100ms."

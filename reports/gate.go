@@ -82,7 +82,7 @@ var metrics = map[string]struct {
 			switch {
 			case f.RecoveryS != nil:
 				worst = math.Max(worst, *f.RecoveryS*1e6)
-			case f.Skipped == "" && f.BeforePerS > 0:
+			case f.Skipped == "" && f.BeforePerS > 0 && !f.Unmeasured:
 				return math.Inf(1)
 			}
 		}

@@ -215,10 +215,10 @@ func Markdown(w io.Writer, res *results.Results) error {
 		}
 	}
 	if faulted(res) {
-		fmt.Fprint(w, "\n| design | fault | in | back | answers | unknown | errors | before/s | recovery | note |\n|---|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		fmt.Fprint(w, "\n| design | fault | in | back | answers | unknown | errors | before/s | failover | recovery | note |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, f := range faultRows(res) {
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", mdEscape(f.Target), mdEscape(f.Fault), f.In, f.Back,
-				f.Answers, f.Unknown, f.Errors, f.Before, mdEscape(f.Recovery), mdEscape(f.Note))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", mdEscape(f.Target), mdEscape(f.Fault), f.In, f.Back,
+				f.Answers, f.Unknown, f.Errors, f.Before, f.Failover, mdEscape(f.Recovery), mdEscape(f.Note))
 		}
 		fmt.Fprintln(w)
 		for _, l := range unknownsResolved(res) {
@@ -292,8 +292,8 @@ their product still had the seats they asked for at the end of the run).</p>
 {{if .Faults}}<h2>Faults</h2>
 <p class="note">{{.FaultLegend}}</p>
 <table>
-<tr><th>design</th><th class="t">fault</th><th>in</th><th>back</th><th>answers</th><th>unknown</th><th>errors</th><th>before /s</th><th>recovery</th><th class="t">note</th></tr>
-{{range .Faults}}<tr><td>{{.Target}}</td><td class="t">{{.Fault}}</td><td>{{.In}}</td><td>{{.Back}}</td><td>{{.Answers}}</td><td>{{.Unknown}}</td><td>{{.Errors}}</td><td>{{.Before}}</td><td class="{{if .Bad}}bad{{end}}">{{.Recovery}}</td><td class="t">{{.Note}}</td></tr>
+<tr><th>design</th><th class="t">fault</th><th>in</th><th>back</th><th>answers</th><th>unknown</th><th>errors</th><th>before /s</th><th>failover</th><th>recovery</th><th class="t">note</th></tr>
+{{range .Faults}}<tr><td>{{.Target}}</td><td class="t">{{.Fault}}</td><td>{{.In}}</td><td>{{.Back}}</td><td>{{.Answers}}</td><td>{{.Unknown}}</td><td>{{.Errors}}</td><td>{{.Before}}</td><td>{{.Failover}}</td><td class="{{if .Bad}}bad{{end}}">{{.Recovery}}</td><td class="t">{{.Note}}</td></tr>
 {{end}}</table>
 <ul class="notes">{{range .Resolved}}<li>{{.}}</li>
 {{end}}</ul>{{end}}

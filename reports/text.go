@@ -256,9 +256,9 @@ func Summary(w io.Writer, res *results.Results) error {
 	if faulted(res) {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "target\tfault\tin\tback\tanswers\tunknown\terrors\tbefore/s\trecovery\t")
+		fmt.Fprintln(tw, "target\tfault\tin\tback\tanswers\tunknown\terrors\tbefore/s\tfailover\trecovery\t")
 		for _, f := range faultRows(res) {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Target, f.Fault, f.In, f.Back, f.Answers, f.Unknown, f.Errors, f.Before, f.Recovery, f.Note)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Target, f.Fault, f.In, f.Back, f.Answers, f.Unknown, f.Errors, f.Before, f.Failover, f.Recovery, noteCell(f.Note))
 		}
 		tw.Flush()
 		for _, l := range unknownsResolved(res) {
@@ -278,4 +278,12 @@ func Summary(w io.Writer, res *results.Results) error {
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n\n", Verdict(res))
 	return err
+}
+
+// noteCell sets a note apart from the right-aligned column before it.
+func noteCell(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "  " + s
 }

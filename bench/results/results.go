@@ -455,4 +455,13 @@ type FaultWindow struct {
 	// before the run ended, or there was no rate before to return to.
 	BeforePerS float64  `json:"before_per_s"`
 	RecoveryS  *float64 `json:"recovery_s,omitempty"`
+	// FailoverS is the time from StartS until the definite answers of a
+	// 1s window were back to 90% of BeforePerS, the window wholly during
+	// the fault (a replicated backend that failed over while its server
+	// was down) or wholly after it (then FailoverS is EndS - StartS +
+	// RecoveryS); nil as RecoveryS.
+	FailoverS *float64 `json:"failover_s,omitempty"`
+	// Unmeasured says that the run ended too soon after the fault (less
+	// than 1s, with the rate not yet back) to tell its recovery.
+	Unmeasured bool `json:"recovery_unmeasured,omitempty"`
 }

@@ -34,6 +34,21 @@ type Env struct {
 	pgProxied    bool
 	proxy        *Proxy
 	natsChildren bool
+	note         string // what the last fault did
+}
+
+// FaultNote says what the last fault put in did, such as which server
+// of a cluster it killed.
+func (e *Env) FaultNote() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.note
+}
+
+func (e *Env) setNote(s string) {
+	e.mu.Lock()
+	e.note = s
+	e.mu.Unlock()
 }
 
 // NATS returns the user's URL, or starts the embedded servers that opt
@@ -158,7 +173,13 @@ func (e *Env) InjectFault(ctx context.Context, f targets.Fault) (func(context.Co
 		if pg == nil {
 			return nil, fmt.Errorf("%w: %s on postgres: no embedded PostgreSQL runs", targets.ErrFault, f.Kind)
 		}
-		return pg.Inject(ctx, f)
+		undo, err := pg.Inject(ctx, f)
+		if err == nil && f.Kind == targets.FaultCrash {
+			e.setNote("killed every process of PostgreSQL (SIGKILL); restarted on the same data directory")
+		} else if err == nil {
+			e.setNote("stopped every process of PostgreSQL (SIGSTOP), then resumed them")
+		}
+		return undo, err
 	case f.On == targets.FaultOnNATS:
 		if len(sets) == 0 {
 			return nil, fmt.Errorf("%w: %s on nats: no embedded NATS runs", targets.ErrFault, f.Kind)
@@ -173,6 +194,7 @@ func (e *Env) InjectFault(ctx context.Context, f targets.Fault) (func(context.Co
 				return nil, err
 			}
 			undos = append(undos, undo)
+			e.setNote(ns.LastFault())
 		}
 		return func(ctx context.Context) error {
 			var errs []error

@@ -143,6 +143,7 @@ func (ns *NATS) Stop() error {
 		return childErr
 	}
 	err := os.RemoveAll(ns.dir)
+	liveChildren.addDir(ns.dir, false)
 	ns.dir = ""
 	return errors.Join(childErr, err)
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -238,6 +239,7 @@ func (c *natsChild) start(ctx context.Context) error {
 		return fail(fmt.Errorf("nats: %s not accepting connections on %s within %v", c.cfg.Name, c.url, childStartTimeout))
 	}
 	c.proc, c.done, c.stdin, c.paused = cmd.Process, done, inW, false
+	liveChildren.add(cmd.Process, done)
 	return nil
 }
 
@@ -343,4 +345,55 @@ func (ns *NATS) stopChildren() error {
 	}
 	ns.children = nil
 	return errors.Join(errs...)
+}
+
+// liveChildren holds the child servers' processes and directories not yet
+// stopped, for Abandon: on a second Ctrl-C they are killed and their files
+// removed, as the embedded PostgreSQL's are.
+var liveChildren = childRegistry{procs: map[*os.Process]chan struct{}{}, dirs: map[string]bool{}}
+
+type childRegistry struct {
+	mu    sync.Mutex
+	procs map[*os.Process]chan struct{}
+	dirs  map[string]bool
+}
+
+func (r *childRegistry) add(p *os.Process, done chan struct{}) {
+	r.mu.Lock()
+	r.procs[p] = done
+	r.mu.Unlock()
+	go func() { // forgotten once it exits, however it does
+		<-done
+		r.mu.Lock()
+		delete(r.procs, p)
+		r.mu.Unlock()
+	}()
+}
+
+func (r *childRegistry) addDir(dir string, keep bool) {
+	r.mu.Lock()
+	if keep {
+		r.dirs[dir] = true
+	} else {
+		delete(r.dirs, dir)
+	}
+	r.mu.Unlock()
+}
+
+// abandon kills every child server and removes their directories.
+func (r *childRegistry) abandon() {
+	r.mu.Lock()
+	procs, dirs := r.procs, r.dirs
+	r.procs, r.dirs = map[*os.Process]chan struct{}{}, map[string]bool{}
+	r.mu.Unlock()
+	for p, done := range procs {
+		killGroup(p)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	for d := range dirs {
+		os.RemoveAll(d)
+	}
 }

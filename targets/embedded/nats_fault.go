@@ -45,6 +45,7 @@ func startNATSChildren(ctx context.Context, opt targets.NATSOptions) (_ *NATS, e
 		return nil, fmt.Errorf("nats: %w", err)
 	}
 	ns := &NATS{dir: dir}
+	liveChildren.addDir(dir, true)
 	defer func() {
 		if err != nil {
 			ns.Stop()

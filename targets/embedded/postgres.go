@@ -340,6 +340,7 @@ func (r *registry) remove(p *Postgres) {
 // a clean stop. It is safe to call from any goroutine, while a Stop is
 // under way; the servers are unusable afterwards.
 func Abandon() {
+	liveChildren.abandon()
 	live.mu.Lock()
 	servers := live.servers
 	live.servers = map[*Postgres]*liveServer{}

@@ -141,7 +141,11 @@ func failed(err error, conflicts int32) targets.Reply {
 	case errors.As(err, &apiErr):
 		return targets.Reply{Outcome: targets.Error, Err: causeError{err, apiCause(apiErr)}, Conflicts: conflicts}
 	case errors.Is(err, nats.ErrNoResponders):
-		return targets.Reply{Outcome: targets.Error, Err: err, Conflicts: conflicts}
+		return targets.Reply{Outcome: targets.Error, Err: causeError{err, "nats: no responders"}, Conflicts: conflicts}
+	case errors.Is(err, natsjs.ErrNoStreamResponse):
+		return targets.Reply{Outcome: targets.Unknown, Err: causeError{err, "jetstream: no response from the stream (no leader)"}, Conflicts: conflicts}
+	case errors.Is(err, nats.ErrTimeout):
+		return targets.Reply{Outcome: targets.Unknown, Err: causeError{err, "timeout"}, Conflicts: conflicts}
 	default:
 		return targets.Reply{Outcome: targets.Unknown, Err: err, Conflicts: conflicts}
 	}

@@ -208,7 +208,7 @@ func (t *Target) Info() targets.Info {
 	info.Backend = "nats-server " + t.version
 	switch {
 	case t.server.Embedded:
-		info.Backend += fmt.Sprintf(" (in-process, started by stampede: %d server(s) on 127.0.0.1)", max(t.replicas, 1))
+		info.Backend += fmt.Sprintf(" (started by stampede: %d server(s) on 127.0.0.1)", max(t.replicas, 1))
 	case t.version != "":
 		info.Backend += " (not started by stampede: server " + t.serverName
 		if t.cluster != "" {
