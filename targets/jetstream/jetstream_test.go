@@ -124,7 +124,7 @@ func TestInfoOfAServerNotStarted(t *testing.T) {
 	}
 	// And the embedded server says it is.
 	if embedded := designtest.New(t, "jetstream"); embedded.Setup(context.Background(), targets.Stock{Products: 1, Capacity: 1}) == nil {
-		if b := embedded.Info().Backend; !strings.Contains(b, "in-process, started by stampede") {
+		if b := embedded.Info().Backend; !strings.Contains(b, "(started by stampede") {
 			t.Errorf("embedded backend %q", b)
 		}
 	}
