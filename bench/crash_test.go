@@ -24,7 +24,9 @@ import (
 func TestCrashDuringSale(t *testing.T) {
 	sc := designtest.Scenario(t, "crash-during-sale")
 	sc.Stock.Capacity = 150
-	sc.Arrivals.Rate, sc.Arrivals.Duration = 400, scenario.Duration(5*time.Second)
+	// 6s after the crash: time for a slow restart and a second at the
+	// rate before, on a busy machine under -race.
+	sc.Arrivals.Rate, sc.Arrivals.Duration = 400, scenario.Duration(8*time.Second)
 	sc.Faults = []scenario.Fault{{Kind: "crash", On: "postgres", At: scenario.Duration(2 * time.Second), For: scenario.Duration(time.Second)}}
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)

@@ -172,6 +172,11 @@ func (ns *NATS) Inject(ctx context.Context, f targets.Fault) (func(context.Conte
 			return nil, fmt.Errorf("%w: pause on nats: %v", targets.ErrFault, err)
 		}
 		c.paused = true
+		if err := waitStopped(proc.Pid); err != nil {
+			_ = contGroup(proc)
+			c.paused = false
+			return nil, fmt.Errorf("%w: pause on nats: %v", targets.ErrFault, err)
+		}
 		ns.lastFault = "paused " + c.cfg.Name + why
 		return func(ctx context.Context) error {
 			ns.faultMu.Lock()

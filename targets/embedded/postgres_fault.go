@@ -31,6 +31,11 @@ func (p *Postgres) Inject(ctx context.Context, f targets.Fault) (func(context.Co
 			return nil, fmt.Errorf("%w: pause on postgres: %v", targets.ErrFault, err)
 		}
 		p.paused = true
+		if err := waitStopped(proc.Pid); err != nil {
+			_ = contGroup(proc)
+			p.paused = false
+			return nil, fmt.Errorf("%w: pause on postgres: %v", targets.ErrFault, err)
+		}
 		return func(context.Context) error {
 			p.faultMu.Lock()
 			defer p.faultMu.Unlock()

@@ -24,3 +24,6 @@ func stopGroup(*os.Process) error { return errPauseUnsupported }
 func contGroup(*os.Process) error { return nil }
 
 var errPauseUnsupported = errors.New("processes cannot be paused on Windows")
+
+// waitStopped: processes are never paused on Windows.
+func waitStopped(int) error { return nil }
