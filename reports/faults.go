@@ -68,7 +68,11 @@ func faultRows(res *results.Results) []faultRow {
 func unknownsResolved(res *results.Results) []string {
 	var out []string
 	for _, r := range okRuns(res) {
-		if len(r.Faults) == 0 {
+		put := false
+		for _, f := range r.Faults {
+			put = put || f.Skipped == ""
+		}
+		if !put {
 			continue
 		}
 		c := r.Checks
