@@ -287,8 +287,8 @@ every response time: below it a figure measures the generator, not the design{{e
 <tr><th>design</th><th>sold / capacity</th><th>oversold</th><th>undersold</th><th>duplicated</th><th>dup rate</th><th>lost</th><th>phantom</th><th>contradicted</th><th>apologies</th><th>unresolved</th></tr>
 {{range .Rows}}{{if not .Error}}<tr><td>{{.Target}}</td><td>{{.Checks.Sold}} / {{.Checks.Capacity}}</td>{{range .CheckCells}}<td class="{{.Class}}">{{.Text}}</td>{{end}}<td>{{.Checks.Unresolved}}</td></tr>
 {{end}}{{end}}</table>
-<p class="note">Undersold counts lost sales: seats left unsold although buyers for them were turned away (told sold out or rejected while
-their product still had the seats they asked for at the end of the run).</p>
+<p class="note">Undersold counts lost sales: seats left unsold although buyers for them were turned away (told sold out, rejected or
+failed with an error while their product still had the seats they asked for at the end of the run).</p>
 {{if .Faults}}<h2>Faults</h2>
 <p class="note">{{.FaultLegend}}</p>
 <table>
