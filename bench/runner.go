@@ -28,6 +28,45 @@ type Progress struct {
 	Submissions int // planned (open loop) or the order bound (closed loop)
 	// Repetition (from 1) of Repeat, set by RunSuite.
 	Repetition, Repeat int
+	// Totals over the complete seconds of the run (every second before
+	// each worker's current one, up to Complete): attempts by outcome,
+	// and the response times of the submissions that ended, counted in
+	// ResponseBounds (Responses[i]: at most ResponseBounds[i]; the last,
+	// every one), with their sum.
+	Complete   time.Duration
+	Outcomes   [targets.NumOutcomes]int64
+	Responses  [len(ResponseBounds) + 1]uint64
+	ResponseUS float64
+}
+
+// ResponseBounds are the upper bounds of Progress.Responses.
+var ResponseBounds = [...]time.Duration{500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second}
+
+// addSecond adds one complete second of every worker to p's totals.
+func (p *Progress) addSecond(workers []*worker, s int) {
+	for _, w := range workers {
+		sl := &w.rec.seconds[min(s, len(w.rec.seconds)-1)]
+		for o, c := range sl.outcomes {
+			p.Outcomes[o] += int64(c)
+		}
+		for i, c := range sl.hist {
+			if c == 0 {
+				continue
+			}
+			v := logValue(i)
+			p.ResponseUS += float64(v) * float64(c)
+			b := len(ResponseBounds)
+			for j, bound := range ResponseBounds {
+				if time.Duration(v)*time.Microsecond <= bound {
+					b = j
+					break
+				}
+			}
+			p.Responses[b] += uint64(c)
+		}
+	}
 }
 
 // Options tunes a run beyond its scenario.
@@ -619,6 +658,8 @@ func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration
 	var lastSecond int64 = -1
 	var lastPS float64
 	var lastP99 time.Duration
+	var totals Progress // over the complete seconds
+	var added int64     // seconds added to totals
 	hardStop := time.NewTimer(limit)
 	defer hardStop.Stop()
 	for {
@@ -680,11 +721,16 @@ func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration
 			lastPS = float64(att)
 			lastP99 = time.Duration(h.quantile(0.99, n)) * time.Microsecond
 		}
+		for ; added < complete && added < int64(now/time.Second) && added < int64(len(workers[0].rec.seconds)); added++ {
+			totals.addSecond(workers, int(added))
+		}
 		subs := r.plan.Submissions()
 		if sc.Closed() {
 			subs = r.plan.Orders
 		}
-		progress(Progress{Target: name, Elapsed: now, Attempts: attempts, AttemptsPS: lastPS, P99: lastP99,
-			Sold: sold, Capacity: stock.Total(), Submissions: subs})
+		p := totals
+		p.Target, p.Elapsed, p.Attempts, p.AttemptsPS, p.P99 = name, now, attempts, lastPS, lastP99
+		p.Sold, p.Capacity, p.Submissions, p.Complete = sold, stock.Total(), subs, time.Duration(added)*time.Second
+		progress(p)
 	}
 }

@@ -116,6 +116,7 @@ func TestBadInput(t *testing.T) {
 		{"overlapping faults", []string{"-targets", "memory", "-scenario", small, "-fault", "pause postgres at 100ms for 200ms", "-fault", "crash postgres at 200ms for 100ms"}, []string{"faults[1].at", "one fault at a time"}},
 		{"fault outside the load", []string{"-targets", "memory", "-scenario", small, "-fault", "pause postgres at 1s for 1s"}, []string{"faults[0].at", "outside the load"}},
 		{"fault on a server of the user's", []string{"-targets", "sqlcounter", "-scenario", small, "-pg", "postgres://me@127.0.0.1:1/shop", "-fault", "pause postgres at 100ms for 100ms"}, []string{"pause on postgres", "leave -pg out"}},
+		{"bad metrics address", []string{"-targets", "memory", "-scenario", small, "-metrics", "9464"}, []string{"-metrics", `"9464"`, "127.0.0.1:9464"}},
 		{"zero repeat", []string{"-targets", "memory", "-scenario", small, "-repeat", "0"}, []string{"-repeat 0", "from 1 to 1000"}},
 		{"bad repeat value", []string{"-targets", "memory", "-scenario", small, "-repeat", "few"}, []string{`-repeat "few"`, "whole number"}},
 		{"bad users value", []string{"-targets", "memory", "-scenario", "hot-product", "-users", "many"}, []string{`-users "many"`, "whole number"}},

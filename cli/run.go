@@ -71,7 +71,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	repeat := intFlag(fs, "repeat", "run every design this many times, each afresh with the next seed (seed, seed+1, ...) and the designs taking turns in a rotating order; the reports show medians with their range and how many runs showed each defect",
 		"want a whole number of 1 or more, such as 5")
 	seed := uintFlag(fs, "seed", "override the scenario's seed", "want a whole number from 0 to 18446744073709551615")
-	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off")
+	progress := fs.String("progress", "auto", "live progress line: auto (on a terminal, not in CI), on, off, or json (a line of JSON a second on stderr, for CI logs)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics of the run at http://HOST:PORT/metrics while it runs, such as 127.0.0.1:9464 (:PORT listens on 127.0.0.1)")
 	clientMode := fs.String("client", "auto", "how closed-loop users run: auto (as tasks of one event loop where the design offers it, else a goroutine each), goroutines")
 	var checks multiFlag
 	fs.Var(&checks, "check", "a threshold to hold, such as p99<50ms or memory:oversold==0: "+reports.Grammar+" (repeatable; exit 3 when crossed)")
@@ -154,9 +155,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := scenarioOptions(sc, regs, cfgs, opts); err != nil {
 		return err
 	}
-	showProgress, err := wantProgress(*progress, stderr)
-	if err != nil {
-		return err
+	jsonLines := *progress == "json"
+	showProgress := false
+	if !jsonLines {
+		if showProgress, err = wantProgress(*progress, stderr); err != nil {
+			return err
+		}
+	}
+	var metricsAt string
+	if *metricsAddr != "" {
+		if metricsAt, err = checkMetricsAddr(*metricsAddr); err != nil {
+			return err
+		}
 	}
 	if set["repeat"] && (*repeat < 1 || *repeat > 1000) {
 		return usagef("run: -repeat %d: want a whole number from 1 to 1000, such as 5", *repeat)
@@ -193,14 +203,31 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stopProfile := func() {}
 	suite := bench.Suite{Scenario: sc, Designs: regs, Configs: cfgs, Backends: env, Out: *out,
 		Options: bench.Options{Goroutines: *clientMode == "goroutines"}, Repeat: *repeat}
-	if showProgress {
-		suite.Progress = func(i int, p bench.Progress) {
-			prefix := fmt.Sprintf("[%d/%d] ", i+1, len(regs))
-			if p.Repeat > 1 {
-				prefix = fmt.Sprintf("[%d/%d, run %d/%d] ", i+1, len(regs), p.Repetition, p.Repeat)
-			}
-			progressLine(stderr, prefix, p)
+	var metrics *liveMetrics
+	defer func() {
+		if metrics != nil {
+			metrics.Close() // the endpoint lives as long as the run
 		}
+	}()
+	jsonOut := &jsonProgress{w: stderr, last: map[string]time.Duration{}}
+	if showProgress || jsonLines || metricsAt != "" {
+		suite.Progress = func(i int, p bench.Progress) {
+			if metrics != nil {
+				metrics.update(p)
+			}
+			switch {
+			case jsonLines:
+				jsonOut.write(i, len(regs), p)
+			case showProgress:
+				prefix := fmt.Sprintf("[%d/%d] ", i+1, len(regs))
+				if p.Repeat > 1 {
+					prefix = fmt.Sprintf("[%d/%d, run %d/%d] ", i+1, len(regs), p.Repetition, p.Repeat)
+				}
+				progressLine(stderr, prefix, p)
+			}
+		}
+	}
+	if showProgress {
 		suite.Done = func(int, *results.TargetRun) { fmt.Fprint(stderr, "\r\033[K") }
 	}
 	// The checks done, -out and -cpuprofile are created only once the
@@ -215,6 +242,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if err := pprof.StartCPUProfile(f); err != nil {
 				return fmt.Errorf("run: -cpuprofile: %w", err)
 			}
+		}
+		if metricsAt != "" {
+			m, err := startMetrics(metricsAt, sc.Name)
+			if err != nil {
+				if *cpuProfile != "" {
+					stopProfile()
+					os.Remove(*cpuProfile)
+				}
+				return usagef("run: -metrics %s: cannot listen: %v (accepted: a free HOST:PORT, such as 127.0.0.1:9464)", *metricsAddr, err)
+			}
+			metrics = m
+			fmt.Fprintf(stderr, "metrics: http://%s/metrics\n", m.addr)
 		}
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			if *cpuProfile != "" {
@@ -411,7 +450,7 @@ func wantProgress(mode string, stderr io.Writer) (bool, error) {
 		}
 		return isTerminal(stderr), nil
 	}
-	return false, usagef("run: -progress %q: accepted: auto, on, off", mode)
+	return false, usagef("run: -progress %q: accepted: auto, on, off, json", mode)
 }
 
 // isTerminal reports whether w is a terminal; tests replace it.
