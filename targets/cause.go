@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -15,6 +16,23 @@ import (
 type Causer interface {
 	error
 	Cause() string
+}
+
+// causes are the classifiers of RegisterCause.
+var (
+	causeMu sync.RWMutex
+	causes  []func(error) string
+)
+
+// RegisterCause adds a classifier that CauseOf asks, after a Causer in
+// the chain and before its own classes: a package that knows a backend's
+// errors (targets/jsapi, JetStream's) registers it in its init, so that
+// every design on that backend is counted by the backend's codes. f
+// returns "" for an error it does not know.
+func RegisterCause(f func(error) string) {
+	causeMu.Lock()
+	defer causeMu.Unlock()
+	causes = append(causes, f)
 }
 
 // sqlStates names the SQLSTATE codes a ticket-selling design meets most.
@@ -48,7 +66,8 @@ func SQLStateCause(code string) string {
 }
 
 // CauseOf returns the cause class of a failed attempt's error, for
-// counting failures by cause: the class a Causer in its chain names; a
+// counting failures by cause: the class a Causer in its chain names; the
+// class a registered classifier names (RegisterCause); a
 // SQLSTATE ("sqlstate 40001 (serialization_failure)", from any error with
 // a SQLState method, as PostgreSQL drivers' errors have); "timeout";
 // "canceled"; "connection reset", "connection refused", "broken pipe",
@@ -60,6 +79,14 @@ func CauseOf(err error) string {
 	var c Causer
 	if errors.As(err, &c) {
 		return c.Cause()
+	}
+	causeMu.RLock()
+	fs := causes
+	causeMu.RUnlock()
+	for _, f := range fs {
+		if class := f(err); class != "" {
+			return class
+		}
 	}
 	var sql interface{ SQLState() string }
 	if errors.As(err, &sql) {

@@ -9,6 +9,7 @@ import (
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/jsapi"
 )
 
 // Audit stops the read model's projector, then reads the whole stream
@@ -32,7 +33,7 @@ func (t *Target) Audit(ctx context.Context) (targets.Audit, error) {
 // as long as a large stream needs, is bounded by ctx.
 func audit(ctx context.Context, read func(try, whole context.Context) (targets.Audit, error)) (targets.Audit, error) {
 	var a targets.Audit
-	err := retry(ctx, func(tctx context.Context) error {
+	err := jsapi.Retry(ctx, func(tctx context.Context) error {
 		var err error
 		a, err = read(tctx, ctx)
 		return err

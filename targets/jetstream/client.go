@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/jsapi"
 )
 
 // client is one worker's connection and its view of the products.
@@ -34,91 +35,19 @@ func (c *client) Close() error {
 	return nil
 }
 
-// errCodeMsgIDInProcess is nats-server's 10158, "duplicate message id is in
-// process": a replicated stream is still deciding the twin of this order.
-const errCodeMsgIDInProcess = 10158
-
+// isMsgIDInProcess reports nats-server's 10158: a message with the same
+// id is being stored (its twin, being decided).
 func isMsgIDInProcess(err error) bool {
 	var apiErr *natsjs.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMsgIDInProcess
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsapi.ErrCodeMsgIDInProcess
 }
 
-// The cause classes of the conflicts the designs retry (Reply.Cause).
-const (
-	causeWrongLastSeq  = "jetstream 10071 (wrong last sequence)"
-	causeWrongLastSeqC = "jetstream 10164 (wrong last sequence)" // as a clustered stream says it
-	causeInProcess     = "jetstream 10158 (message id in process)"
-)
-
-// conflictCause returns the cause class of a conflict's error: its
-// JetStream API error code (a key-value update's wrong revision is the
-// stream's wrong last sequence).
+// conflictCause returns the cause class of a conflict's error.
 func conflictCause(err error) string {
-	var apiErr *natsjs.APIError
-	if errors.As(err, &apiErr) {
-		return apiCause(apiErr)
-	}
-	if errors.Is(err, natsjs.ErrKeyExists) {
-		return "jetstream kv (key exists)"
+	if c := jsapi.Cause(err); c != "" {
+		return c
 	}
 	return targets.CauseOf(err)
-}
-
-// apiCause returns the cause class of a JetStream API error: its error
-// code and description.
-func apiCause(e *natsjs.APIError) string {
-	switch e.ErrorCode {
-	case natsjs.JSErrCodeStreamWrongLastSequence:
-		return causeWrongLastSeq
-	case natsjs.JSErrCodeStreamWrongLastSequenceConstant:
-		return causeWrongLastSeqC
-	case errCodeMsgIDInProcess:
-		return causeInProcess
-	}
-	return fmt.Sprintf("jetstream %d (%s)", e.ErrorCode, e.Description)
-}
-
-// causeError is an error whose cause class (targets.CauseOf) is not in
-// its chain: a JetStream API error.
-type causeError struct {
-	error
-	cause string
-}
-
-func (e causeError) Cause() string { return e.cause }
-func (e causeError) Unwrap() error { return e.error }
-
-// transient reports an error of JetStream's API that a retry may clear: no
-// server answered yet (a cluster electing a leader), a timeout, a 503, a
-// cluster that does not know its peers yet.
-func transient(err error) bool {
-	var apiErr *natsjs.APIError
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, natsjs.ErrNoStreamResponse) ||
-		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == errCodeNoPeers))
-}
-
-// errCodeNoPeers is nats-server's 10005, "no suitable peers for
-// placement": a cluster that has just started may not know its peers yet.
-const errCodeNoPeers = 10005
-
-// retry runs f until it succeeds, fails for good, or 30s have passed, each
-// try bounded to 5s: for the setup and the audit, not for sales.
-func retry(ctx context.Context, f func(ctx context.Context) error) error {
-	giveUp := time.Now().Add(30 * time.Second)
-	for {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := f(tctx)
-		cancel()
-		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(giveUp) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // isWrongLastSeq reports a rejected expectation: code 10071, or 10164 from
@@ -138,14 +67,8 @@ func isWrongLastSeq(err error) bool {
 func failed(err error, conflicts int32) targets.Reply {
 	var apiErr *natsjs.APIError
 	switch {
-	case errors.As(err, &apiErr):
-		return targets.Reply{Outcome: targets.Error, Err: causeError{err, apiCause(apiErr)}, Conflicts: conflicts}
-	case errors.Is(err, nats.ErrNoResponders):
-		return targets.Reply{Outcome: targets.Error, Err: causeError{err, "nats: no responders"}, Conflicts: conflicts}
-	case errors.Is(err, natsjs.ErrNoStreamResponse):
-		return targets.Reply{Outcome: targets.Unknown, Err: causeError{err, "jetstream: no response from the stream (no leader)"}, Conflicts: conflicts}
-	case errors.Is(err, nats.ErrTimeout):
-		return targets.Reply{Outcome: targets.Unknown, Err: causeError{err, "timeout"}, Conflicts: conflicts}
+	case errors.As(err, &apiErr), errors.Is(err, nats.ErrNoResponders):
+		return targets.Reply{Outcome: targets.Error, Err: err, Conflicts: conflicts}
 	default:
 		return targets.Reply{Outcome: targets.Unknown, Err: err, Conflicts: conflicts}
 	}
@@ -280,7 +203,7 @@ func (c *client) buy(ctx context.Context, o targets.Order) targets.Reply {
 		if err != nil {
 			if isMsgIDInProcess(err) { // the twin is being decided: ask again shortly
 				conflicts++
-				c.conflict = causeInProcess
+				c.conflict = jsapi.CauseInProcess
 				if werr := pause(ctx, time.Millisecond); werr != nil {
 					return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
 				}
@@ -370,7 +293,7 @@ func (c *client) probe(ctx context.Context, o targets.Order, conflicts int32) ta
 			return targets.Reply{Outcome: targets.Unknown, Err: errors.New("jetstream: a probe was stored"), Conflicts: conflicts}
 		case isMsgIDInProcess(err): // the twin is being decided: ask again shortly
 			conflicts++
-			c.conflict = causeInProcess
+			c.conflict = jsapi.CauseInProcess
 			if werr := pause(ctx, time.Millisecond); werr != nil {
 				return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
 			}

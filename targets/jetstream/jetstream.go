@@ -52,6 +52,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/jsapi"
 )
 
 type variant int
@@ -252,7 +253,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 		t.subjects[p] = t.prefix + strconv.Itoa(p)
 	}
 	// Deleting, not purging: a purge would keep the duplicate window.
-	if err := retry(ctx, func(ctx context.Context) error {
+	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		if err := t.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
 			return err
 		}
@@ -260,7 +261,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	}); err != nil {
 		return fmt.Errorf("delete stream %s: %w", t.stream, err)
 	}
-	if err := retry(ctx, func(ctx context.Context) error {
+	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		st, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
 			Name: t.stream, Subjects: []string{t.base + ">"}, Storage: natsjs.FileStorage,
 			Replicas: t.replicas, AllowDirect: true, Duplicates: t.dupWindow,
@@ -276,7 +277,7 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	for p := range s.Products {
 		// A message id makes the retry of a timed-out publish harmless.
 		id := fmt.Sprintf("stock-%d", p)
-		if err := retry(ctx, func(ctx context.Context) error {
+		if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 			ack, err := t.js.Publish(ctx, t.subject(p), []byte(stockPayload(s.Capacity)), natsjs.WithMsgID(id))
 			if err == nil {
 				t.initial[p] = state{seq: ack.Sequence, left: s.Capacity}
@@ -307,7 +308,7 @@ func (t *Target) startReadModel(ctx context.Context) error {
 func (t *Target) setupKV(ctx context.Context, s targets.Stock) error {
 	t.bucket = "STAMPEDE_" + upperName(t.name)
 	t.stream = "KV_" + t.bucket
-	if err := retry(ctx, func(ctx context.Context) error {
+	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		if err := t.js.DeleteKeyValue(ctx, t.bucket); err != nil && !errors.Is(err, natsjs.ErrBucketNotFound) {
 			return err
 		}
@@ -316,7 +317,7 @@ func (t *Target) setupKV(ctx context.Context, s targets.Stock) error {
 		return fmt.Errorf("delete bucket %s: %w", t.bucket, err)
 	}
 	var b natsjs.KeyValue
-	if err := retry(ctx, func(ctx context.Context) error {
+	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		if _, err := t.js.CreateKeyValue(ctx, natsjs.KeyValueConfig{
 			Bucket: t.bucket, History: 64, Storage: natsjs.FileStorage, Replicas: t.replicas,
 		}); err != nil && !errors.Is(err, natsjs.ErrBucketExists) {
@@ -338,7 +339,7 @@ func (t *Target) setupKV(ctx context.Context, s targets.Stock) error {
 		return fmt.Errorf("create bucket %s: %w", t.bucket, err)
 	}
 	for p := range s.Products {
-		if err := retry(ctx, func(ctx context.Context) error {
+		if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 			rev, err := b.Create(ctx, kvKey(p), []byte(stockPayload(s.Capacity)))
 			if errors.Is(err, natsjs.ErrKeyExists) { // a retried create that had landed
 				e, gerr := b.Get(ctx, kvKey(p))

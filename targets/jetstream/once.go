@@ -66,6 +66,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/jsapi"
 )
 
 // buyOnce sells one order of jetstream-once.
@@ -165,7 +166,7 @@ func (c *client) buyOnce(ctx context.Context, o targets.Order) targets.Reply {
 			return targets.Reply{Outcome: targets.Confirmed, Conflicts: conflicts}
 		case isMsgIDInProcess(err): // a fence being decided: ask again shortly
 			conflicts++
-			c.conflict = causeInProcess
+			c.conflict = jsapi.CauseInProcess
 			if werr := pause(ctx, time.Millisecond); werr != nil {
 				return targets.Reply{Outcome: targets.Unknown, Err: werr, Conflicts: conflicts}
 			}

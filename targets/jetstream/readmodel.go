@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/jsapi"
 )
 
 // readModel is the orders a projector has folded from the stream. shows is
@@ -53,7 +54,7 @@ func startReadModel(ctx context.Context, url, name, stream string, v *view, prod
 		return nil, fmt.Errorf("read model: %w", err)
 	}
 	var cons natsjs.Consumer
-	if err := retry(ctx, func(ctx context.Context) error {
+	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		cons, err = js.OrderedConsumer(ctx, stream, natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverAllPolicy})
 		return err
 	}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/jsapi"
 )
 
 // fetchWait bounds each fetch of a partition's consumer: how long a stop
@@ -90,7 +91,7 @@ func (t *Target) startService(ctx context.Context) (_ *service, err error) {
 			return nil, err
 		}
 		var cons natsjs.Consumer
-		if err := retry(ctx, func(ctx context.Context) error {
+		if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 			cons, err = js.Consumer(ctx, t.stream, consumerName(p))
 			return err
 		}); err != nil {

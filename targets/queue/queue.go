@@ -64,6 +64,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/stampede-bench/stampede/targets"
+	"github.com/stampede-bench/stampede/targets/jsapi"
 	"github.com/stampede-bench/stampede/targets/postgres"
 )
 
@@ -379,7 +380,7 @@ func (t *Target) setupStream(ctx context.Context) error {
 		return err
 	}
 	t.stream = "STAMPEDE_" + upperName(t.name)
-	if err := retry(ctx, func(ctx context.Context) error {
+	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		if err := t.js.DeleteStream(ctx, t.stream); err != nil && !errors.Is(err, natsjs.ErrStreamNotFound) {
 			return err
 		}
@@ -387,7 +388,7 @@ func (t *Target) setupStream(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("delete stream %s: %w", t.stream, err)
 	}
-	if err := retry(ctx, func(ctx context.Context) error {
+	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		_, err := t.js.CreateStream(ctx, natsjs.StreamConfig{
 			Name: t.stream, Subjects: []string{t.prefix + ".*"}, Retention: natsjs.WorkQueuePolicy,
 			Storage: natsjs.FileStorage, Replicas: 1, Duplicates: dupWindow,
@@ -397,7 +398,7 @@ func (t *Target) setupStream(ctx context.Context) error {
 		return fmt.Errorf("create stream %s: %w", t.stream, err)
 	}
 	for p := range t.partitions {
-		if err := retry(ctx, func(ctx context.Context) error {
+		if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 			_, err := t.js.CreateOrUpdateConsumer(ctx, t.stream, natsjs.ConsumerConfig{
 				Durable: consumerName(p), FilterSubject: t.subjects[p],
 				AckPolicy: natsjs.AckExplicitPolicy, AckWait: ackWait, DeliverPolicy: natsjs.DeliverAllPolicy,
@@ -522,7 +523,7 @@ func (t *Target) settle(ctx context.Context) {
 // queued returns how many orders the stream holds.
 func (t *Target) queued(ctx context.Context) (uint64, error) {
 	var n uint64
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		st, err := t.js.Stream(ctx, t.stream)
 		if err != nil {
 			return err
@@ -550,32 +551,5 @@ func (t *Target) closeConns() {
 	if t.db != nil {
 		t.db.Close()
 		t.db = nil
-	}
-}
-
-// transient reports an error of JetStream's API that a retry may clear.
-func transient(err error) bool {
-	var apiErr *natsjs.APIError
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, natsjs.ErrNoStreamResponse) ||
-		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
-		(errors.As(err, &apiErr) && apiErr.Code == 503)
-}
-
-// retry runs f until it succeeds, fails for good, or 30s have passed, each
-// try bounded to 5s: for setup and the audit, not for orders.
-func retry(ctx context.Context, f func(ctx context.Context) error) error {
-	giveUp := time.Now().Add(30 * time.Second)
-	for {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := f(tctx)
-		cancel()
-		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(giveUp) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
 }
