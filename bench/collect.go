@@ -58,11 +58,6 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		o.Conflicts += rec.conflicts
 		o.Retries += rec.retries
 		o.Submissions += rec.submissions
-		for _, e := range rec.errs {
-			if len(o.ErrorSamples) < maxErrorSamples && !slices.Contains(o.ErrorSamples, e) {
-				o.ErrorSamples = append(o.ErrorSamples, e)
-			}
-		}
 		res.Generator.MaxLagUS = max(res.Generator.MaxLagUS, rec.maxLag/1e3)
 		res.Generator.LateSends += rec.lateSends
 		res.Generator.Clamped += rec.clamped
@@ -74,6 +69,7 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		}
 	}
 	res.Orders.Causes = mergeCauses(workers)
+	res.Orders.ErrorSamples = errorSamples(res.Orders.Causes, workers)
 	res.Response, res.Service = resp, svc
 	res.LatencyByOutcome = map[string]results.Latency{}
 	for o, h := range byOutcome {
@@ -204,5 +200,28 @@ func mergeCauses(workers []*worker) []results.Cause {
 		}
 		return cmp.Compare(a.Class, b.Class)
 	})
+	return out
+}
+
+// errorSamples keeps a few messages of what went wrong, for
+// results.json's error_samples: one of each most frequent cause of a
+// failed attempt ("unknown: ..."), then the failed reads.
+func errorSamples(causes []results.Cause, workers []*worker) []string {
+	var out []string
+	add := func(s string) {
+		if len(out) < maxErrorSamples && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, c := range causes {
+		if c.Sample != "" {
+			add(c.Kind + ": " + c.Sample)
+		}
+	}
+	for _, w := range workers {
+		for _, e := range w.rec.errs {
+			add(e)
+		}
+	}
 	return out
 }

@@ -38,9 +38,13 @@ func (r *recorder) tickAnswer(o targets.Outcome, end int64) {
 func TargetFaults(fs []scenario.Fault) []targets.Fault {
 	out := make([]targets.Fault, len(fs))
 	for i, f := range fs {
-		out[i] = targets.Fault{Kind: f.Kind, On: f.On, At: f.At.D(), For: f.For.D(), Latency: f.Latency.D(), Jitter: f.Jitter.D()}
+		out[i] = targetFault(f)
 	}
 	return out
+}
+
+func targetFault(f scenario.Fault) targets.Fault {
+	return targets.Fault{Kind: f.Kind, On: f.On, At: f.At.D(), For: f.For.D(), Latency: f.Latency.D(), Jitter: f.Jitter.D()}
 }
 
 // uses reports whether a design whose backend is described by backend
@@ -75,7 +79,7 @@ func startFaults(ctx context.Context, inj targets.Injector, faults []scenario.Fa
 	go func() {
 		defer close(fr.done)
 		for _, sf := range faults {
-			f := TargetFaults([]scenario.Fault{sf})[0]
+			f := targetFault(sf)
 			w := results.FaultWindow{Fault: sf.String(), Kind: f.Kind, On: f.On, StartS: f.At.Seconds(), EndS: (f.At + f.For).Seconds()}
 			if !uses(backend, f.On) {
 				w.Skipped = fmt.Sprintf("the design does not run on %s", f.On)

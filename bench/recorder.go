@@ -103,8 +103,8 @@ type recorder struct {
 	// ticks counts the answers of each tickNS of the run, by kind, for the
 	// fault windows: nil unless the run puts faults in.
 	ticks []tick
-	// errs holds the first few distinct messages of Error and Unknown
-	// replies: built only when such a reply comes.
+	// errs holds the first few distinct messages of failed reads (the
+	// failed attempts' messages are kept by cause, in causes).
 	errs []string
 	// causes counts failures and conflicts by kind and cause class: built
 	// only when one comes, and each key's entry once.
@@ -233,21 +233,6 @@ func (r *recorder) noteReadError(err error) {
 		}
 		r.errs = append(r.errs, msg)
 	}
-}
-
-// noteError keeps err's message if it is new and there is room. It runs
-// only for failed attempts.
-func (r *recorder) noteError(o targets.Outcome, err error) {
-	if err == nil || len(r.errs) >= maxErrorSamples {
-		return
-	}
-	msg := o.String() + ": " + err.Error()
-	for _, e := range r.errs {
-		if e == msg {
-			return
-		}
-	}
-	r.errs = append(r.errs, msg)
 }
 
 // causeConflict is the kind of a cause that made a design retry inside

@@ -223,7 +223,6 @@ func (w *worker) submit(idx uint32, intended, admitted, now int64) {
 				}
 			case targets.Unknown:
 				r.mark(idx, flagUnknown)
-				w.rec.noteError(rep.Outcome, rep.Err)
 				w.rec.noteCauses(&rep)
 			case targets.SoldOut:
 				r.mark(idx, flagNo)
@@ -235,7 +234,6 @@ func (w *worker) submit(idx uint32, intended, admitted, now int64) {
 				}
 			default:
 				r.mark(idx, flagNo)
-				w.rec.noteError(rep.Outcome, rep.Err)
 				w.rec.noteCauses(&rep)
 			}
 			w.rec.attempt(rep.Outcome, qty, first, now, end, rep.Conflicts)

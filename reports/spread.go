@@ -1,8 +1,9 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/stampede-bench/stampede/bench/results"
 )
@@ -152,12 +153,7 @@ func causes(r *results.TargetRun) []results.Cause {
 	for _, k := range order {
 		out = append(out, *sum[k])
 	}
-	// most frequent first, stable for equal counts
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Count > out[j-1].Count; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortStableFunc(out, func(a, b results.Cause) int { return cmp.Compare(b.Count, a.Count) }) // most frequent first
 	return out
 }
 
@@ -184,11 +180,12 @@ func causeLines(res *results.Results) []string {
 }
 
 func kindPlural(kind string, n int64) string {
-	switch {
-	case kind == "conflict" && n == 1:
-		return "conflict retried"
-	case kind == "conflict":
-		return "conflicts retried"
+	s := ""
+	if n != 1 {
+		s = "s"
 	}
-	return strings.TrimSpace(kind + " answer" + map[bool]string{true: "", false: "s"}[n == 1])
+	if kind == "conflict" {
+		return "conflict" + s + " retried"
+	}
+	return kind + " answer" + s
 }

@@ -56,33 +56,40 @@ type Incidence struct {
 	Max  float64 `json:"max"`
 }
 
+// checks reads each correctness check a Spread counts, in the order
+// reports show them.
+var checks = []struct {
+	name string
+	get  func(Checks) int64
+}{
+	{"oversold", func(c Checks) int64 { return c.Oversold }},
+	{"undersold", func(c Checks) int64 { return c.Undersold }},
+	{"duplicated", func(c Checks) int64 { return c.DuplicatedOrders }},
+	{"lost", func(c Checks) int64 { return c.Lost }},
+	{"phantom", func(c Checks) int64 { return c.Phantom }},
+	{"contradicted", func(c Checks) int64 { return c.Contradicted }},
+	{"apologies", func(c Checks) int64 { return c.Apologies }},
+	{"refused_applied", func(c Checks) int64 { return c.RefusedApplied }},
+	{"limit_exceeded", func(c Checks) int64 { return c.LimitExceeded }},
+}
+
 // CheckNames lists the correctness checks whose incidence a Spread counts,
 // in the order reports show them; Check reads one of a run.
-var CheckNames = []string{"oversold", "undersold", "duplicated", "lost", "phantom", "contradicted", "apologies", "refused_applied", "limit_exceeded"}
+var CheckNames = func() []string {
+	names := make([]string, len(checks))
+	for i, c := range checks {
+		names[i] = c.name
+	}
+	return names
+}()
 
 // Check returns the value of the correctness check name (one of
-// CheckNames) in r.
+// CheckNames) in r, or 0 for another name.
 func Check(r *TargetRun, name string) float64 {
-	c := r.Checks
-	switch name {
-	case "oversold":
-		return float64(c.Oversold)
-	case "undersold":
-		return float64(c.Undersold)
-	case "duplicated":
-		return float64(c.DuplicatedOrders)
-	case "lost":
-		return float64(c.Lost)
-	case "phantom":
-		return float64(c.Phantom)
-	case "contradicted":
-		return float64(c.Contradicted)
-	case "apologies":
-		return float64(c.Apologies)
-	case "refused_applied":
-		return float64(c.RefusedApplied)
-	case "limit_exceeded":
-		return float64(c.LimitExceeded)
+	for _, c := range checks {
+		if c.name == name {
+			return float64(c.get(r.Checks))
+		}
 	}
 	return 0
 }
