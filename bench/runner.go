@@ -84,6 +84,14 @@ type Options struct {
 	// PrepareFaults already told of them); a scenario with faults cannot
 	// run without one.
 	Injector targets.Injector
+	// Spread, if set, has agents in other processes send the buyers
+	// (stampede run -agents K); Run then sets the design up, merges what
+	// they measured and audits it.
+	Spread Spreader
+	// Start, if set, is called once the workers and their clients are
+	// ready, and the load starts when it returns: an agent waits there for
+	// the coordinator's go. Its error ends the run before any buyer.
+	Start func(ctx context.Context) error
 }
 
 // Client modes, as results.json's info.settings.client names them.
@@ -137,6 +145,9 @@ type run struct {
 	backoff time.Duration
 	think   time.Duration
 	users   int
+	// share is the part of the plan this process sends: all of it, or an
+	// agent's share of a spread run.
+	share Share
 }
 
 // since returns the ns elapsed since the run began, on the monotonic clock.
@@ -322,12 +333,13 @@ func (w *worker) wait(at int64, d time.Duration) {
 // openLoop sends scheduled submissions until they run out or the run stops.
 func (w *worker) openLoop() {
 	r := w.r
-	n := uint64(r.plan.Submissions())
+	n := uint64(r.share.count(r.plan.Submissions()))
 	for !r.stop.Load() {
-		i := r.next.Add(1) - 1
-		if i >= n {
+		j := r.next.Add(1) - 1
+		if j >= n {
 			return
 		}
+		i := r.share.nth(j)
 		at := r.plan.At(int(i))
 		now := r.since()
 		for now < at {
@@ -359,7 +371,7 @@ func (w *worker) openLoop() {
 func (w *worker) closedLoop() {
 	r := w.r
 	end := int64(r.plan.End)
-	for idx := uint32(w.id); int(idx) < r.plan.Orders && !r.stop.Load(); idx += uint32(r.users) {
+	for idx := uint32(r.share.nth(uint64(w.id))); int(idx) < r.plan.Orders && !r.stop.Load(); idx += uint32(r.users) {
 		now := r.since()
 		if now >= end {
 			return
@@ -379,23 +391,64 @@ func (w *worker) closedLoop() {
 // Setup, client and audit failures are returned as errors; failures of
 // single attempts are counted. When ctx is cancelled the run stops within
 // moments and the result, marked interrupted, holds what was measured.
+// With opt.Spread the buyers are sent by agents in other processes
+// (RunShare), and Run sets the design up, merges what they measured and
+// audits it.
 func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan, opt Options) (*results.TargetRun, error) {
 	sc := plan.Scenario
 	if len(sc.Faults) > 0 && opt.Injector == nil {
 		return nil, fmt.Errorf("%s: the scenario puts faults into the backends, and nothing was given to put them in (bench.Options.Injector)", name)
 	}
-	stock := targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity, BuyerLimit: sc.Demand.BuyerLimit}
-	if err := t.Setup(ctx, stock); err != nil {
+	if err := t.Setup(ctx, stockOf(sc)); err != nil {
 		return nil, fmt.Errorf("%s: setup: %w", name, err)
 	}
+	if opt.Spread != nil {
+		return runSpread(ctx, name, t, plan, opt)
+	}
+	d, err := drive(ctx, name, t, plan, Share{}, opt)
+	if err != nil {
+		return nil, err
+	}
+	return d.finish(ctx, name, t, opt)
+}
+
+func stockOf(sc *scenario.Scenario) targets.Stock {
+	return targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity, BuyerLimit: sc.Demand.BuyerLimit}
+}
+
+// driven is what the workers of a run (or of an agent's share of it)
+// measured, once they stopped.
+type driven struct {
+	plan      *scenario.Plan
+	r         *run
+	workers   []*worker
+	started   time.Time
+	elapsed   time.Duration
+	soldOutAt time.Duration
+	windows   []results.FaultWindow
+	loop      bool       // the workers ran on an event loop
+	reader    *readStats // the stale orders' reader, when buyers read
+	// agents are the parts of a spread run, in share order.
+	agents []results.Agent
+}
+
+// drive sends share of plan's buyers to t, whose store is set up, and
+// returns what the workers measured when they stopped.
+func drive(ctx context.Context, name string, t targets.Target, plan *scenario.Plan, share Share, opt Options) (*driven, error) {
+	sc := plan.Scenario
+	stock := stockOf(sc)
 	nWorkers := sc.Arrivals.Workers
 	if sc.Closed() {
 		nWorkers = sc.Arrivals.Users
+	}
+	if nWorkers = share.count(nWorkers); !sc.Closed() {
+		nWorkers = max(nWorkers, 1) // senders: at least one
 	}
 	limit := runLimit(sc, plan)
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	r := newRun(plan)
+	r.share = share
 	// Closed-loop users of a design that offers it run as tasks of one
 	// event loop; everything else gets a goroutine per worker.
 	var loop *evloop.Loop
@@ -441,6 +494,11 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 			w.rec.ticks = make([]tick, len(w.rec.seconds)*int(time.Second/time.Duration(tickNS)))
 		}
 	}
+	closeAll := func() {
+		for _, w := range workers {
+			_ = w.client.Close()
+		}
+	}
 	// The reader of stale orders, with a client of its own.
 	var readerStats *readStats
 	readerDone := make(chan struct{})
@@ -448,9 +506,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 		c, err := t.NewClient(ctx, nWorkers)
 		rd, ok := c.(targets.Reader)
 		if err != nil || !ok {
-			for _, w := range workers {
-				_ = w.client.Close()
-			}
+			closeAll()
 			if err == nil {
 				_ = c.Close()
 				err = errors.New("its reader's client has no read side")
@@ -464,6 +520,17 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 		}
 	} else {
 		close(readerDone)
+	}
+	if opt.Start != nil {
+		// An agent: every client is ready; the load starts when the
+		// coordinator says go.
+		if err := opt.Start(ctx); err != nil {
+			closeAll()
+			if readerStart != nil {
+				close(readerDone) // the reader never started
+			}
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	// Cancelling the run cancels every attempt in flight.
 	stopCancel := context.AfterFunc(runCtx, func() {
@@ -526,14 +593,18 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 		r.alarm.close() // the senders are done
 	}
 	r.unsent(workers, int64(elapsed))
-	for _, w := range workers {
-		_ = w.client.Close()
-	}
+	closeAll()
 	<-readerDone // its last orders shown, or waited for, within read_wait
 	if loopErr != nil {
 		return nil, fmt.Errorf("%s: %w", name, loopErr)
 	}
+	return &driven{plan: plan, r: r, workers: workers, started: started, elapsed: elapsed, soldOutAt: soldOutAt,
+		windows: windows, loop: loop != nil, reader: readerStats}, nil
+}
 
+// finish audits t, whose buyers d drove, and gathers d's figures and
+// checks.
+func (d *driven) finish(ctx context.Context, name string, t targets.Target, opt Options) (*results.TargetRun, error) {
 	auditTimeout := opt.AuditTimeout
 	if auditTimeout <= 0 {
 		auditTimeout = 30 * time.Second
@@ -550,28 +621,39 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 		info.Settings = map[string]string{}
 	}
 	info.Settings["client"] = ClientGoroutines
-	if loop != nil {
+	if d.loop {
 		info.Settings["client"] = ClientLoop
 	}
-	res, err := collect(name, info, plan, r, workers, elapsed, soldOutAt, readerStats)
+	plan, r := d.plan, d.r
+	res, err := collect(name, info, plan, r, d.workers, d.elapsed, d.soldOutAt, d.reader)
 	if err != nil {
 		return nil, err
 	}
-	res.StartedAt = started
-	if windows != nil {
-		res.Faults = faultWindows(windows, workers)
+	res.StartedAt = d.started
+	if d.windows != nil {
+		res.Faults = faultWindows(d.windows, d.workers)
 	}
-	if res.Checks, err = check(stock, plan, r, audit, &res.Orders); err != nil {
+	if res.Checks, err = check(stockOf(plan.Scenario), plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
 	}
-	if elapsed > 0 {
-		res.GoodputPerS = float64(res.Orders.Bought) / elapsed.Seconds()
-		res.SeatsPerS = float64(res.Orders.Seats) / elapsed.Seconds()
+	if d.elapsed > 0 {
+		res.GoodputPerS = float64(res.Orders.Bought) / d.elapsed.Seconds()
+		res.SeatsPerS = float64(res.Orders.Seats) / d.elapsed.Seconds()
 	}
 	if la, ok := t.(targets.LateAnswers); ok {
 		res.Orders.LateAnswers = la.LateAnswers()
 	}
 	res.Interrupted = ctx.Err() != nil
+	if d.agents != nil {
+		res.Agents = d.agents
+		for _, a := range d.agents {
+			res.Incomplete = res.Incomplete || !a.Complete
+		}
+		res.Generator.Workers = 0
+		for _, a := range d.agents {
+			res.Generator.Workers += a.Workers
+		}
+	}
 	return res, nil
 }
 
@@ -595,8 +677,9 @@ func (r *run) unsent(workers []*worker, end int64) {
 			record(w, int(w.unsent))
 		}
 	}
-	for i := min(int(r.next.Load()), r.plan.Submissions()); i < r.plan.Submissions(); i++ {
-		record(workers[0], i)
+	n := uint64(r.share.count(r.plan.Submissions()))
+	for j := min(r.next.Load(), n); j < n; j++ {
+		record(workers[0], int(r.share.nth(j)))
 	}
 }
 

@@ -248,3 +248,16 @@ func Deadline(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
 }
+
+// Attacher is a Target whose clients can run in other processes than the
+// one that set it up: an agent of a spread run (stampede agent) builds the
+// design with the same options and backends, and Attach connects it to the
+// store a Setup of the same design prepared elsewhere, without changing
+// that store, so that its clients (NewClient) buy from the same stock.
+// Designs whose store lives in the process that set them up (memory) are
+// not Attachers and cannot be spread. Attach is called instead of Setup;
+// Audit is not called on an attached Target.
+type Attacher interface {
+	Target
+	Attach(ctx context.Context, s Stock) error
+}

@@ -64,6 +64,9 @@ type TargetRun struct {
 	// Loop is "open" (latency from the intended start) or "closed".
 	Loop        string `json:"loop"`
 	Interrupted bool   `json:"interrupted,omitempty"`
+	// Incomplete says that an agent of a spread run was lost or failed:
+	// its share's figures are missing (Agents tells which).
+	Incomplete bool `json:"incomplete,omitempty"`
 	Error       string `json:"error,omitempty"` // the run failed: setup, client or audit
 	// StartedAt is when this design's load began (the run's time zero,
 	// from which timeline seconds count).
@@ -101,6 +104,10 @@ type TargetRun struct {
 	// Faults are the scenario's faults as they happened during this
 	// design's run.
 	Faults []FaultWindow `json:"faults,omitempty"`
+
+	// Agents are set when agents in other processes sent the buyers
+	// (stampede run -agents K): the figures above merge theirs exactly.
+	Agents []Agent `json:"agents,omitempty"`
 
 	// Repetition (from 1) and Seed are set on each repetition of a run
 	// that repeated every design (-repeat N above 1).
@@ -464,4 +471,26 @@ type FaultWindow struct {
 	// Unmeasured says that the run ended too soon after the fault (less
 	// than 1s, with the rate not yet back) to tell its recovery.
 	Unmeasured bool `json:"recovery_unmeasured,omitempty"`
+}
+
+// Agent is one agent of a spread run and what it measured of its share:
+// submissions i of the plan with i % Of == Share-1 (open loop), or users
+// u with u % Of == Share-1 (closed loop).
+type Agent struct {
+	Name  string `json:"name"`
+	Share int    `json:"share"` // from 1
+	Of    int    `json:"of"`
+	// Complete is false when the agent was lost (it stopped answering)
+	// or failed before it sent its figures: Error says which. Its
+	// share's orders are then counted as unknown answers.
+	Complete  bool    `json:"complete"`
+	Error     string  `json:"error,omitempty"`
+	Workers   int     `json:"workers,omitempty"`
+	DurationS float64 `json:"duration_s,omitempty"`
+	Attempts  int64   `json:"attempts,omitempty"`
+	// LatencyUS and Response are the agent's own response times, which
+	// the run's merge exactly: the merged histogram is the sum of the
+	// agents' (HdrHistogram V2 compressed, base64).
+	LatencyUS *Latency `json:"latency_us,omitempty"`
+	Response  string   `json:"response,omitempty"`
 }

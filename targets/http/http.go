@@ -332,6 +332,18 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	return nil
 }
 
+// Attach reads the service's info (its capabilities) and leaves its
+// stock as a Setup elsewhere made it: for an agent of a spread run.
+func (t *Target) Attach(ctx context.Context, s targets.Stock) error {
+	if _, err := t.Info1(ctx); err != nil {
+		return err
+	}
+	t.stock = s
+	return nil
+}
+
+var _ targets.Attacher = (*Target)(nil)
+
 // NewClient returns a worker's client: one keep-alive connection, dialed
 // on its first buy. When ctx ends (the run is interrupted), a buy waiting
 // for its answer ends at once, unknown.

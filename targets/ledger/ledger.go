@@ -275,17 +275,12 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	if err != nil {
 		return err
 	}
-	t.db, t.stock = db, s
-	db.Statements = map[string]string{stmtCheck: sqlCheck, stmtSale: sqlSale, stmtShows: sqlShows}
+	t.use(db, s)
 	stmts := []string{schemaSQL}
 	switch t.v {
 	case projection:
-		db.Statements[stmtShows] = sqlShowsProjected
 		stmts = append(stmts, projectionSchemaSQL...)
 	case snapshot:
-		for name, sql := range snapshotStatements {
-			db.Statements[name] = sql
-		}
 		stmts = append(stmts, snapshotSchemaSQL...)
 	}
 	stmts = append(stmts,
@@ -303,6 +298,36 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 		t.bg.start(ctx, t.every, t.project)
 	}
 	return nil
+}
+
+// Attach connects to the ledger a Setup elsewhere created (an agent of a
+// spread run). ledger-reconcile's reconciler and ledger-projection's
+// projector run where the ledger was set up, not on agents.
+func (t *Target) Attach(ctx context.Context, s targets.Stock) error {
+	db, err := postgres.Attach(ctx, t.cfg, t.name)
+	if err != nil {
+		return err
+	}
+	t.use(db, s)
+	if t.v == snapshot {
+		return t.setUpSnapshot(ctx)
+	}
+	return nil
+}
+
+var _ targets.Attacher = (*Target)(nil)
+
+func (t *Target) use(db *postgres.DB, s targets.Stock) {
+	t.db, t.stock = db, s
+	db.Statements = map[string]string{stmtCheck: sqlCheck, stmtSale: sqlSale, stmtShows: sqlShows}
+	switch t.v {
+	case projection:
+		db.Statements[stmtShows] = sqlShowsProjected
+	case snapshot:
+		for name, sql := range snapshotStatements {
+			db.Statements[name] = sql
+		}
+	}
 }
 
 // reconcile compensates the newest sales of every product below zero.

@@ -106,6 +106,17 @@ func PoolSize(o targets.Options) int {
 // "stampede <design> admin" for the others. The buyers' pool holds
 // PoolSize(cfg.Options) connections.
 func Open(ctx context.Context, cfg targets.Config, design string) (*DB, error) {
+	return connect(ctx, cfg, design, true)
+}
+
+// Attach connects to the schema of design that an Open elsewhere (the
+// coordinator of a spread run) created, and leaves it as it is: for
+// targets.Attacher. The caller sets Statements before the first client.
+func Attach(ctx context.Context, cfg targets.Config, design string) (*DB, error) {
+	return connect(ctx, cfg, design, false)
+}
+
+func connect(ctx context.Context, cfg targets.Config, design string, fresh bool) (*DB, error) {
 	if cfg.Backends == nil {
 		return nil, targets.ErrNoBackends
 	}
@@ -140,7 +151,7 @@ func Open(ctx context.Context, cfg targets.Config, design string) (*DB, error) {
 		db.Pool.Close()
 		return nil, fmt.Errorf("postgres: %w", redact.DSNInError(err, dsn))
 	}
-	if err := db.reset(ctx); err != nil {
+	if err := db.reset(ctx, fresh); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", redact.DSNInError(err, dsn))
 	}
@@ -160,13 +171,23 @@ type Facts struct {
 	Host              string // host:port, never the password
 }
 
-func (db *DB) reset(ctx context.Context) error {
+func (db *DB) reset(ctx context.Context, fresh bool) error {
 	id := pgx.Identifier{db.Schema}.Sanitize()
-	if _, err := db.Pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+id+" CASCADE"); err != nil {
-		return fmt.Errorf("drop schema %s: %w", db.Schema, err)
-	}
-	if _, err := db.Pool.Exec(ctx, "CREATE SCHEMA "+id); err != nil {
-		return fmt.Errorf("create schema %s: %w", db.Schema, err)
+	if fresh {
+		if _, err := db.Pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+id+" CASCADE"); err != nil {
+			return fmt.Errorf("drop schema %s: %w", db.Schema, err)
+		}
+		if _, err := db.Pool.Exec(ctx, "CREATE SCHEMA "+id); err != nil {
+			return fmt.Errorf("create schema %s: %w", db.Schema, err)
+		}
+	} else {
+		var found bool
+		if err := db.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", db.Schema).Scan(&found); err != nil {
+			return fmt.Errorf("look for schema %s: %w", db.Schema, err)
+		}
+		if !found {
+			return fmt.Errorf("schema %s is not there: the design was not set up on this server", db.Schema)
+		}
 	}
 	return db.Pool.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit')").
 		Scan(&db.Facts.Version, &db.Facts.Fsync, &db.Facts.SynchronousCommit)

@@ -207,15 +207,32 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	if err != nil {
 		return err
 	}
+	t.use(db, s)
+	return db.Exec(ctx, schemaSQL,
+		fmt.Sprintf("INSERT INTO stock SELECT g, %d, %d FROM generate_series(0, %d) g", s.Capacity, s.Capacity, s.Products-1))
+}
+
+// Attach connects to the tables a Setup elsewhere created (an agent of a
+// spread run).
+func (t *Target) Attach(ctx context.Context, s targets.Stock) error {
+	db, err := postgres.Attach(ctx, t.cfg, t.name)
+	if err != nil {
+		return err
+	}
+	t.use(db, s)
+	return nil
+}
+
+func (t *Target) use(db *postgres.DB, s targets.Stock) {
 	t.db, t.stock = db, s
 	db.Statements = map[string]string{
 		stmtClaim: sqlClaim, stmtSell: sqlSell, stmtOutcome: sqlOutcome,
 		stmtLock: sqlLock, stmtTake: sqlTake, stmtDecide: sqlDecide, stmtNoIdem: positional(NoIdemSQL),
 		stmtShows: sqlShows, stmtShowsNoIdm: sqlShowsNoIdem, stmtBuyerLock: sqlBuyerLock, stmtSellLimited: sqlSellLimited,
 	}
-	return db.Exec(ctx, schemaSQL,
-		fmt.Sprintf("INSERT INTO stock SELECT g, %d, %d FROM generate_series(0, %d) g", s.Capacity, s.Capacity, s.Products-1))
 }
+
+var _ targets.Attacher = (*Target)(nil)
 
 // Preflight checks that the server is reachable and has room for the
 // pool (postgres.Preflight).
