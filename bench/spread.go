@@ -516,3 +516,11 @@ func (w *wireReads) stats() (*readStats, error) {
 	c := w.Counts
 	return &readStats{lag: lag, reads: c[0], shown: c[1], violations: c[2], errors: c[3], never: c[4], notMeasured: c[5]}, nil
 }
+
+// Attempts returns how many attempts the part's agent made.
+func (p *Part) Attempts() int64 {
+	if p.Rec == nil {
+		return 0
+	}
+	return p.Rec.Counts[0]
+}

@@ -101,6 +101,8 @@ side by side, how fast each design is and how often it is wrong.
 Usage:
   stampede run -targets a,b -scenario NAME|FILE [-out DIR] [flags]
   stampede run -http NAME=URL ... -scenario ...   your own services (docs/protocol.md)
+  stampede run -agents K -nats URL ...   send the buyers from K agents (docs/agents.md)
+  stampede agent -nats URL [-name N]     an agent: waits for a coordinator's work
   stampede probe URL    check a service against the stampede/http/v1 protocol
   stampede report DIR/results.json [-out DIR2]   render a run's reports again
   stampede compare OLD.json NEW.json [-check ...]  compare two runs
@@ -134,6 +136,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = versionCmd(rest, stdout)
 	case "postgres":
 		err = postgresCmd(ctx, rest, stdout)
+	case "agent":
+		err = agentCmd(ctx, rest, stdout, stderr)
 	case "probe":
 		err = probeCmd(ctx, rest, stdout)
 	case "report":
@@ -144,7 +148,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, topUsage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q (accepted: run, report, compare, probe, targets, scenarios, postgres, version)", cmd)
+		err = usagef("unknown command %q (accepted: run, agent, report, compare, probe, targets, scenarios, postgres, version)", cmd)
 	}
 	switch {
 	case err == nil:

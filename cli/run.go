@@ -79,6 +79,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	baselinePath := fs.String("baseline", "", "an earlier results.json for relative thresholds (p99<+10%)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of stampede itself to this file (go tool pprof)")
 	natsURL := fs.String("nats", "", "NATS server or cluster for the JetStream designs (nats://[user:password@]host:port, comma-separated; default: embedded in-process servers on 127.0.0.1)")
+	nAgents := intFlag(fs, "agents", "send the buyers from this many agents ('stampede agent -nats URL', on this machine or others) that meet on -nats; each sends every K-th buyer of the same plan, and this process sets each design up, merges the agents' figures and audits once (docs/agents.md)",
+		"want a whole number of 1 or more, such as 3")
+	agentsWait := fs.Duration("agents-wait", 30*time.Second, "with -agents: how long to wait for enough idle agents")
 	pgDSN := fs.String("pg", "", "PostgreSQL server for the SQL designs (a DSN; default: an embedded throwaway server on 127.0.0.1)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -192,6 +195,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := reports.CheckBaseline(parsedChecks, baseline, names); err != nil {
 		return usagef("run: -check: %v", err)
 	}
+	if set["agents"] {
+		if err := checkSpread(*nAgents, *natsURL, *agentsWait, sc, regs, cfgs); err != nil {
+			return err
+		}
+	}
 	if err := reports.CheckDir(*out); err != nil {
 		return usagef("run: -out: %v", err)
 	}
@@ -203,6 +211,20 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stopProfile := func() {}
 	suite := bench.Suite{Scenario: sc, Designs: regs, Configs: cfgs, Backends: env, Out: *out,
 		Options: bench.Options{Goroutines: *clientMode == "goroutines"}, Repeat: *repeat}
+	// A spread run: the designs learn their servers through seen, which
+	// the agents' jobs read; the agents are found once the designs said
+	// they can run.
+	var spread *lazySpread
+	seen := &seenBackends{Backends: env}
+	if set["agents"] {
+		spread = &lazySpread{}
+		suite.Backends, suite.Options.Spread = seen, spread
+		defer func() {
+			if spread.close != nil {
+				spread.close() // the agents released
+			}
+		}()
+	}
 	var metrics *liveMetrics
 	defer func() {
 		if metrics != nil {
@@ -233,6 +255,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// The checks done, -out and -cpuprofile are created only once the
 	// designs said they can run.
 	suite.Ready = func() error {
+		if spread != nil {
+			svc := map[string]string{}
+			for _, s := range services {
+				name, u, _ := strings.Cut(s, "=")
+				svc[strings.TrimSpace(name)] = u
+			}
+			c, closeC, err := spreadRun(ctx, *natsURL, *nAgents, *agentsWait, regs, cfgs, svc, seen, stderr)
+			if err != nil {
+				return err
+			}
+			spread.c, spread.close = c, closeC
+		}
 		if *cpuProfile != "" {
 			f, err := os.Create(*cpuProfile)
 			if err != nil {
@@ -275,15 +309,24 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return backendError{fmt.Errorf("run: %w", err)}
 	case res == nil && errors.Is(err, bench.ErrInterrupted):
 		return fmt.Errorf("run: interrupted before the first design ran")
+	case res == nil && errors.As(err, new(backendError)):
+		return err // from Ready: the agents
 	case res == nil && err != nil:
 		return err // from Ready
 	case err != nil && !errors.Is(err, bench.ErrInterrupted):
 		return err
 	}
-	var failed []string
+	var failed, incomplete []string
 	for _, tr := range res.Runs {
 		if tr.Error != "" {
 			failed = append(failed, tr.Target)
+		}
+		for _, rep := range results.Reps(tr) {
+			for _, a := range rep.Agents {
+				if !a.Complete {
+					incomplete = append(incomplete, fmt.Sprintf("%s's agent %s (share %d/%d: %s)", tr.Target, a.Name, a.Share, a.Of, a.Error))
+				}
+			}
 		}
 	}
 	path := filepath.Join(*out, "results.json")
@@ -303,6 +346,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	switch {
 	case res.Interrupted:
 		return fmt.Errorf("run: interrupted: partial results in %s", path)
+	case len(incomplete) > 0:
+		return fmt.Errorf("run: incomplete: %s: partial results in %s", strings.Join(incomplete, "; "), path)
 	case len(failed) > 0:
 		return fmt.Errorf("run: failed for %s (see the notes above)", strings.Join(failed, ", "))
 	}

@@ -113,6 +113,9 @@ func Notes(res *results.Results) []string {
 		if n := r.Orders.NotDue; n > 0 {
 			notes = append(notes, fmt.Sprintf("%s: the run stopped with %d clicks not yet due", r.Target, n))
 		}
+		if len(r.Agents) > 0 {
+			notes = append(notes, agentsNote(r))
+		}
 		notes = append(notes, fmt.Sprintf("%s durability: %s", r.Target, r.Info.Durability))
 		if c := r.Checks.Contradicted; c > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d orders were told both yes and no (a resubmission answered sold out though its first click bought)", r.Target, c))
@@ -286,4 +289,28 @@ func noteCell(s string) string {
 		return ""
 	}
 	return "  " + s
+}
+
+// agentsNote says which agents sent a spread run's buyers, and which
+// were lost.
+func agentsNote(r *results.TargetRun) string {
+	var parts []string
+	for _, a := range r.Agents {
+		p := fmt.Sprintf("%s (share %d/%d", a.Name, a.Share, a.Of)
+		if a.Complete {
+			p += fmt.Sprintf(", %d attempts", a.Attempts)
+			if a.LatencyUS != nil {
+				p += ", p99 " + FormatUS(a.LatencyUS.P99)
+			}
+			p += ")"
+		} else {
+			p += "): incomplete, " + OneLine(a.Error)
+		}
+		parts = append(parts, p)
+	}
+	s := fmt.Sprintf("%s was sent by %d agents, merged exactly: %s", r.Target, len(r.Agents), strings.Join(parts, "; "))
+	if r.Incomplete {
+		s += ". INCOMPLETE: the buyers of a lost agent's share are counted as unknown answers"
+	}
+	return s
 }

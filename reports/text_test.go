@@ -47,3 +47,22 @@ func TestSummary(t *testing.T) {
 		}
 	}
 }
+
+// A spread run's notes name its agents, and say so when one was lost.
+func TestAgentsNote(t *testing.T) {
+	sc := &scenario.Scenario{Name: "steady", Stock: scenario.Stock{Products: 1, Capacity: 10}}
+	res := results.New(sc, testTime)
+	res.Runs = []*results.TargetRun{{Target: "sqlcounter", Loop: "open", Incomplete: true, Agents: []results.Agent{
+		{Name: "a1", Share: 1, Of: 2, Complete: true, Attempts: 120, LatencyUS: &results.Latency{P99: 1234}},
+		{Name: "a2", Share: 2, Of: 2, Error: "lost: no heartbeat for 3s"},
+	}}}
+	notes := strings.Join(Notes(res), "\n")
+	for _, want := range []string{
+		"sqlcounter was sent by 2 agents, merged exactly: a1 (share 1/2, 120 attempts, p99 1.23ms); a2 (share 2/2): incomplete, lost: no heartbeat for 3s",
+		"INCOMPLETE: the buyers of a lost agent's share are counted as unknown answers",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+}

@@ -66,8 +66,8 @@ type TargetRun struct {
 	Interrupted bool   `json:"interrupted,omitempty"`
 	// Incomplete says that an agent of a spread run was lost or failed:
 	// its share's figures are missing (Agents tells which).
-	Incomplete bool `json:"incomplete,omitempty"`
-	Error       string `json:"error,omitempty"` // the run failed: setup, client or audit
+	Incomplete bool   `json:"incomplete,omitempty"`
+	Error      string `json:"error,omitempty"` // the run failed: setup, client or audit
 	// StartedAt is when this design's load began (the run's time zero,
 	// from which timeline seconds count).
 	StartedAt time.Time `json:"started_at,omitzero"`

@@ -223,34 +223,14 @@ func (t *Target) Info() targets.Info {
 // Setup connects, creates the stream (or bucket) afresh, writes each
 // product's capacity, and starts the read model's projector.
 func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
-	t.rm.halt() // a projector of an earlier Setup
-	t.rm = nil
-	server, err := t.natsServer(ctx)
-	if err != nil {
+	if err := t.connect(ctx, s); err != nil {
 		return err
 	}
-	t.server, t.url, t.stock = server, server.URL, s
-	if t.nc, err = nats.Connect(t.url, nats.Name("stampede-"+t.name)); err != nil {
-		return fmt.Errorf("nats: connect: %w", err)
-	}
-	t.version = t.nc.ConnectedServerVersion()
-	t.serverName, t.cluster = t.nc.ConnectedServerName(), t.nc.ConnectedClusterName()
-	if t.js, err = natsjs.New(t.nc); err != nil {
-		return err
-	}
-	t.initial = make([]state, s.Products)
 	if t.v == kv {
 		if err := t.setupKV(ctx, s); err != nil {
 			return err
 		}
 		return t.startReadModel(ctx)
-	}
-	t.stream = "STAMPEDE_" + upperName(t.name)
-	t.base = "stampede." + t.name + "."
-	t.prefix = t.base + "p."
-	t.subjects = make([]string, s.Products)
-	for p := range t.subjects {
-		t.subjects[p] = t.prefix + strconv.Itoa(p)
 	}
 	// Deleting, not purging: a purge would keep the duplicate window.
 	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
@@ -290,6 +270,40 @@ func (t *Target) Setup(ctx context.Context, s targets.Stock) error {
 	return t.startReadModel(ctx)
 }
 
+// connect connects to the design's NATS, stops the projector of an
+// earlier Setup, and names the stream (or bucket) and subjects of stock s.
+func (t *Target) connect(ctx context.Context, s targets.Stock) error {
+	t.rm.halt()
+	t.rm = nil
+	server, err := t.natsServer(ctx)
+	if err != nil {
+		return err
+	}
+	t.server, t.url, t.stock = server, server.URL, s
+	if t.nc, err = nats.Connect(t.url, nats.Name("stampede-"+t.name)); err != nil {
+		return fmt.Errorf("nats: connect: %w", err)
+	}
+	t.version = t.nc.ConnectedServerVersion()
+	t.serverName, t.cluster = t.nc.ConnectedServerName(), t.nc.ConnectedClusterName()
+	if t.js, err = natsjs.New(t.nc); err != nil {
+		return err
+	}
+	t.initial = make([]state, s.Products)
+	if t.v == kv {
+		t.bucket = "STAMPEDE_" + upperName(t.name)
+		t.stream = "KV_" + t.bucket
+		return nil
+	}
+	t.stream = "STAMPEDE_" + upperName(t.name)
+	t.base = "stampede." + t.name + "."
+	t.prefix = t.base + "p."
+	t.subjects = make([]string, s.Products)
+	for p := range t.subjects {
+		t.subjects[p] = t.prefix + strconv.Itoa(p)
+	}
+	return nil
+}
+
 // startReadModel starts the projector of the design's stream (the
 // bucket's, for kv) from its first message.
 func (t *Target) startReadModel(ctx context.Context) error {
@@ -306,8 +320,6 @@ func (t *Target) startReadModel(ctx context.Context) error {
 }
 
 func (t *Target) setupKV(ctx context.Context, s targets.Stock) error {
-	t.bucket = "STAMPEDE_" + upperName(t.name)
-	t.stream = "KV_" + t.bucket
 	if err := jsapi.Retry(ctx, func(ctx context.Context) error {
 		if err := t.js.DeleteKeyValue(ctx, t.bucket); err != nil && !errors.Is(err, natsjs.ErrBucketNotFound) {
 			return err
