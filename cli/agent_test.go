@@ -286,3 +286,19 @@ func TestAgentLostMidRun(t *testing.T) {
 		t.Errorf("buyers %d of %d scheduled, phantom %d", run.Orders.Buyers, run.Orders.Scheduled, run.Checks.Phantom)
 	}
 }
+
+func TestAgentBadInput(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent"}, "agent: -nats: required"},
+		{[]string{"agent", "-nats", "http://127.0.0.1:4222"}, `scheme "http"`},
+		{[]string{"agent", "-nats", "nats://127.0.0.1:4222", "-name", "a b"}, `-name "a b": accepted: letters`},
+	} {
+		code, stdout, stderr := stampede(t, c.args...)
+		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and one line with %q", c.args, code, stdout, stderr, c.want)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func TestBadInput(t *testing.T) {
 		{"rate on closed loop", []string{"-targets", "memory", "-scenario", "hot-product", "-rate", "100"}, []string{"-rate", "closed loop"}},
 		{"unknown -opt key", []string{"-targets", "memory", "-scenario", small, "-opt", "memory.latency=1ms"}, []string{"memory.latency", "accepted: memory.rtt"}},
 		{"bad -opt value", []string{"-targets", "memory", "-scenario", small, "-opt", "memory.rtt=slow"}, []string{"memory.rtt=slow", "duration"}},
-		{"unknown flag", []string{"-targets", "memory", "-scenario", small, "-turbo"}, []string{"-turbo: unknown flag", "accepted: -baseline", "stampede run -h"}},
+		{"unknown flag", []string{"-targets", "memory", "-scenario", small, "-turbo"}, []string{"-turbo: unknown flag", "accepted: -agents, -agents-wait, -baseline", "stampede run -h"}},
 		{"bad rate value", []string{"-targets", "memory", "-scenario", small, "-rate", "fast"}, []string{`-rate "fast"`, "orders/s", "such as 5000"}},
 		{"bad duration value", []string{"-targets", "memory", "-scenario", small, "-duration", "5"}, []string{`-duration "5"`, "such as 10s"}},
 		{"bad fault", []string{"-targets", "memory", "-scenario", small, "-fault", "pause postgres"}, []string{"-fault", `"pause postgres"`, "KIND [DELAY[±JITTER]] BACKEND at T for D"}},
@@ -139,6 +139,14 @@ func TestBadInput(t *testing.T) {
 			[]string{`memory takes no option "speed"`}},
 		{"scenario option malformed", []string{"-targets", "memory", "-scenario", writeFile(t, "m2.yaml", smallScenario+"options: [fast]\n")},
 			[]string{"options", `"fast" is not prefix.key=value`}},
+		{"-agents without -nats", []string{"-targets", "sqlcounter", "-scenario", small, "-agents", "3"}, []string{"-agents", "needs -nats URL"}},
+		{"-agents of memory", []string{"-targets", "sqlcounter,memory", "-scenario", small, "-agents", "2", "-nats", "nats://127.0.0.1:1"},
+			[]string{"-agents: memory cannot be spread over agents", "accepted: ", "sqlcounter", "jetstream"}},
+		{"-agents with a fault", []string{"-targets", "sqlcounter", "-scenario", small, "-agents", "2", "-nats", "nats://127.0.0.1:1", "-fault", "pause postgres at 100ms for 100ms"},
+			[]string{"-agents: faults cannot be put in"}},
+		{"-agents above the users", []string{"-targets", "sqlcounter", "-scenario", "hot-product", "-users", "2", "-agents", "3", "-nats", "nats://127.0.0.1:1"},
+			[]string{"-agents 3", "2 closed-loop users"}},
+		{"zero -agents", []string{"-targets", "sqlcounter", "-scenario", small, "-agents", "0", "-nats", "nats://127.0.0.1:1"}, []string{"-agents 0", "from 1 to 1000"}},
 		{"relative -check without -baseline", []string{"-targets", "memory", "-scenario", small, "-check", "p99<+10%"}, []string{`"p99<+10%"`, "needs -baseline"}},
 		{"relative -check of a design not in the baseline", []string{"-targets", "memory,memory-racy", "-scenario", small, "-check", "p99<+10%", "-baseline", otherBaseline},
 			[]string{`"p99<+10%"`, "design memory has no figures in the baseline", "baseline: memory-racy"}},
@@ -176,7 +184,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("unreachable service: the output directory was created")
 	}
-	if code, _, stderr := stampede(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "accepted: run, report, compare, probe, targets, scenarios") {
+	if code, _, stderr := stampede(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "accepted: run, agent, report, compare, probe, targets, scenarios") {
 		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
 	}
 }
