@@ -378,13 +378,25 @@ func (c *Coordinator) Spread(ctx context.Context, design string, plan *scenario.
 			}
 			waiting++
 		}
+		complete := time.Duration(-1)
 		for _, p := range in {
 			b := p.beat
 			sum.Attempts += b.Attempts
 			sum.AttemptsPS += b.AttemptsPS
 			sum.Sold += b.Sold
-			sum.P99 = max(sum.P99, time.Duration(b.P99NS))
+			sum.P99 = max(sum.P99, time.Duration(b.P99NS)) // the worst agent's: percentiles do not add
+			for o, n := range b.Outcomes {
+				sum.Outcomes[o] += n
+			}
+			for i, n := range b.Responses {
+				sum.Responses[i] += n
+			}
+			sum.ResponseUS += b.ResponseUS
+			if c := time.Duration(b.CompleteNS); complete < 0 || c < complete {
+				complete = c
+			}
 		}
+		sum.Complete = max(complete, 0)
 		mu.Unlock()
 		if waiting == 0 {
 			break

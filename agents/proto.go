@@ -122,6 +122,12 @@ type Beat struct {
 	AttemptsPS float64 `json:"attempts_ps"`
 	P99NS      int64   `json:"p99_ns"`
 	Sold       int64   `json:"sold"`
+	// Totals over the complete seconds (bench.Progress), for the
+	// coordinator's live metrics.
+	CompleteNS int64                                 `json:"complete_ns"`
+	Outcomes   [targets.NumOutcomes]int64            `json:"outcomes"`
+	Responses  [len(bench.ResponseBounds) + 1]uint64 `json:"responses"`
+	ResponseUS float64                               `json:"response_us"`
 }
 
 func decode(b []byte, v any, what string) error {

@@ -221,10 +221,9 @@ func runSpread(ctx context.Context, name string, t targets.Target, plan *scenari
 			d.soldOutAt = p.SoldOutAt
 		}
 		d.loop = d.loop || p.Client == ClientLoop
-		a.Complete, a.Workers, a.DurationS, a.Attempts = !p.Interrupted, p.Workers, p.Elapsed.Seconds(), rec.attempts
-		if p.Interrupted {
-			a.Error = "interrupted"
-		}
+		// An agent stopped by the coordinator's Ctrl-C sent all it
+		// measured: whole, as the run is, marked interrupted.
+		a.Complete, a.Workers, a.DurationS, a.Attempts = true, p.Workers, p.Elapsed.Seconds(), rec.attempts
 		resp := newHist(rec.highest)
 		for _, h := range rec.resp {
 			if h != nil {
