@@ -108,11 +108,7 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 				res.Generator.Clamped += wait.Merge(w.rec.roomWait)
 			}
 		}
-		room := &results.WaitingRoom{Rate: rate, WaitUS: results.Summarize(wait)}
-		for t := int64(0); t <= int64(plan.End); t += int64(10 * time.Millisecond) {
-			room.MaxQueue = max(room.MaxQueue, int64(plan.Waiting(t)))
-		}
-		res.WaitingRoom = room
+		res.WaitingRoom = &results.WaitingRoom{Rate: rate, WaitUS: results.Summarize(wait)} // MaxQueue below
 		res.Histograms.RoomWait, errRoom = results.EncodeHistogram(wait)
 	}
 	var errVis error
@@ -163,8 +159,19 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		res.Timeline[s] = sec
 	}
 	if res.WaitingRoom != nil {
-		for i := range res.Timeline {
-			res.Timeline[i].Queue = int64(plan.Waiting(int64(i+1) * int64(time.Second)))
+		// The room's queue every 10ms to the end of the schedule (its
+		// longest) and at the end of each second of the timeline, in one
+		// pass over the schedule.
+		q := plan.RoomQueue()
+		step, sec := int64(10*time.Millisecond), int64(time.Second)
+		for t := int64(0); t <= max(int64(plan.End), int64(len(res.Timeline))*sec); t += step {
+			n := int64(q.At(t))
+			if t <= int64(plan.End) {
+				res.WaitingRoom.MaxQueue = max(res.WaitingRoom.MaxQueue, n)
+			}
+			if i := t / sec; t%sec == 0 && i > 0 && i <= int64(len(res.Timeline)) {
+				res.Timeline[i-1].Queue = n
+			}
 		}
 	}
 	return res, nil

@@ -136,6 +136,7 @@ type run struct {
 	began   time.Time
 	stop    atomic.Bool   // no new submissions
 	alarm   *alarm        // open loop on Linux: wakes senders precisely
+	feed    *feed         // open loop: the schedule, as it is generated
 	next    atomic.Uint64 // next open-loop submission
 	flags   []uint32      // per-order flags, four orders a word
 	soldOut []atomic.Uint32
@@ -146,7 +147,7 @@ type run struct {
 	think   time.Duration
 	users   int
 	// share is the part of the plan this process sends: all of it, or an
-	// agent's share of a spread run.
+	// agent's share of a spread run (open loop: plan is that share).
 	share Share
 }
 
@@ -173,8 +174,8 @@ type worker struct {
 	ctx    *attemptCtx
 	// loop is set when the worker runs as a task of an event loop.
 	loop *evloop.Loop
-	// unsent is the open-loop submission this worker took but never sent
-	// because the run ended first, or -1.
+	// unsent is the click of the open-loop submission this worker took
+	// but never sent because the run ended first, or -1.
 	unsent int64
 	// reader is the client's read side, when the scenario's buyers read
 	// after buying and the design has one; stale passes the orders it did
@@ -333,35 +334,34 @@ func (w *worker) wait(at int64, d time.Duration) {
 // openLoop sends scheduled submissions until they run out or the run stops.
 func (w *worker) openLoop() {
 	r := w.r
-	n := uint64(r.share.count(r.plan.Submissions()))
+	n := r.feed.n
+	room := r.plan.Room()
 	for !r.stop.Load() {
-		j := r.next.Add(1) - 1
-		if j >= n {
+		i := r.next.Add(1) - 1
+		if i >= n {
 			return
 		}
-		i := r.share.nth(j)
-		at := r.plan.At(int(i))
+		sub := r.feed.take(i)
+		at := sub.At
 		now := r.since()
 		for now < at {
 			w.wait(at, time.Duration(at-now))
 			if r.stop.Load() {
-				w.unsent = int64(i) // taken, never sent: the run ended first
+				w.unsent = sub.Click // taken, never sent: the run ended first
 				return
 			}
 			now = r.since()
 		}
-		idx, _ := r.plan.Submission(int(i))
-		if r.plan.LateRetry(int(i)) {
+		if sub.Late {
 			w.rec.lateRetries++
 		}
 		w.rec.send(at, now)
-		if r.plan.Room() {
-			click := r.plan.Click(int(i))
-			w.rec.admitted(click, at) // the waiting room held the buyer this long
-			w.submit(idx, click, at, now)
+		if room {
+			w.rec.admitted(sub.Click, at) // the waiting room held the buyer this long
+			w.submit(sub.Order, sub.Click, at, now)
 			continue
 		}
-		w.submit(idx, at, at, now)
+		w.submit(sub.Order, at, at, now)
 	}
 }
 
@@ -444,11 +444,14 @@ func drive(ctx context.Context, name string, t targets.Target, plan *scenario.Pl
 	if nWorkers = share.count(nWorkers); !sc.Closed() {
 		nWorkers = max(nWorkers, 1) // senders: at least one
 	}
+	if share.of() > 1 && !sc.Closed() {
+		plan = plan.Share(share.Index, share.Of) // every Of-th submission, from Index
+	}
 	limit := runLimit(sc, plan)
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	r := newRun(plan)
-	r.share = share
+	r.share = share // closed loop: the users of the share
 	// Closed-loop users of a design that offers it run as tasks of one
 	// event loop; everything else gets a goroutine per worker.
 	var loop *evloop.Loop
@@ -551,6 +554,10 @@ func drive(ctx context.Context, name string, t targets.Target, plan *scenario.Pl
 	if !sc.Closed() {
 		r.alarm = newAlarm(len(workers), r.since)
 	}
+	if r.feed != nil {
+		r.feed.start()
+		defer r.feed.finish()
+	}
 	var faults *faultRun
 	if len(sc.Faults) > 0 {
 		faults = startFaults(ctx, opt.Injector, sc.Faults, t.Info().Backend, r.began)
@@ -591,6 +598,9 @@ func drive(ctx context.Context, name string, t targets.Target, plan *scenario.Pl
 	}
 	if r.alarm != nil {
 		r.alarm.close() // the senders are done
+	}
+	if r.feed != nil {
+		r.feed.finish() // the senders are done
 	}
 	r.unsent(workers, int64(elapsed))
 	closeAll()
@@ -657,14 +667,15 @@ func (d *driven) finish(ctx context.Context, name string, t targets.Target, opt 
 	return res, nil
 }
 
-// unsent accounts, after the workers stopped, for the open-loop
-// submissions no sender sent because the run ended (at end, ns since the
-// start) first: those that were due wait in the queue to the end, and
-// their response time says so; those not yet due are counted apart. Each
-// is recorded by the worker that took it, or by the first worker.
+// unsent accounts, after the workers and the feed stopped, for the
+// open-loop submissions no sender sent because the run ended (at end, ns
+// since the start) first: those that were due wait in the queue to the
+// end, and their response time says so; those not yet due are counted
+// apart. Each is recorded by the worker that took it, or by the first
+// worker. Clicks come in time order, so once one is not due, none after
+// it is, and they are counted without being generated.
 func (r *run) unsent(workers []*worker, end int64) {
-	record := func(w *worker, i int) {
-		click := r.plan.Click(i) // a buyer in a waiting room at the end has clicked
+	record := func(w *worker, click int64) { // a buyer in a waiting room at the end has clicked
 		if click >= end {
 			w.rec.notDue++
 			return
@@ -674,20 +685,33 @@ func (r *run) unsent(workers []*worker, end int64) {
 	}
 	for _, w := range workers {
 		if w.unsent >= 0 {
-			record(w, int(w.unsent))
+			record(w, w.unsent)
 		}
 	}
-	n := uint64(r.share.count(r.plan.Submissions()))
-	for j := min(r.next.Load(), n); j < n; j++ {
-		record(workers[0], int(r.share.nth(j)))
+	if r.feed == nil {
+		return
 	}
+	left := r.feed.n - min(r.next.Load(), r.feed.n)
+	r.feed.rest(r.feed.n-left, func(sub scenario.Submission) bool {
+		if sub.Click >= end {
+			workers[0].rec.notDue += int64(left)
+			return false
+		}
+		left--
+		record(workers[0], sub.Click)
+		return true
+	})
 }
 
 // newRun prepares the shared state of a run of plan.
 func newRun(plan *scenario.Plan) *run {
 	sc := plan.Scenario
+	var f *feed
+	if !sc.Closed() {
+		f = newFeed(plan, feedSlots)
+	}
 	return &run{
-		plan: plan, flags: make([]uint32, (plan.Orders+3)/4),
+		plan: plan, feed: f, flags: make([]uint32, (plan.Orders+3)/4),
 		soldOut: make([]atomic.Uint32, sc.Stock.Products),
 		timeout: sc.Client.Timeout.D(), retries: sc.Client.Retries, backoff: sc.Client.Backoff.D(),
 		think: sc.Arrivals.Think.D(), users: sc.Arrivals.Users,

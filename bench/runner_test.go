@@ -471,8 +471,8 @@ func TestWaitingRoom(t *testing.T) {
 	if res.Generator.AttemptRate > 1100 {
 		t.Errorf("the design saw %.0f attempts/s, more than the room's 1000", res.Generator.AttemptRate)
 	}
-	p := scenario.NewPlan(sc)
-	if q, end := p.Waiting(int64(450*time.Millisecond)), p.Waiting(int64(1100*time.Millisecond)); q < 350 || end != 0 {
+	q := scenario.NewPlan(sc).RoomQueue()
+	if q, end := q.At(int64(450*time.Millisecond)), q.At(int64(1100*time.Millisecond)); q < 350 || end != 0 {
 		t.Errorf("waiting at 0.45s: %d, at 1.1s: %d; want about 450, then none", q, end)
 	}
 }

@@ -260,9 +260,9 @@ func (r *run) markShareUnknown(s Share) {
 		}
 		return
 	}
-	for j := range s.count(plan.Submissions()) {
-		idx, _ := plan.Submission(int(s.nth(uint64(j))))
-		set(idx)
+	st := plan.Share(s.Index, s.Of).Stream()
+	for sub, ok := st.Next(); ok; sub, ok = st.Next() {
+		set(sub.Order)
 	}
 }
 

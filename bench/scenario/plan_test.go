@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -15,6 +16,18 @@ func mustBuiltin(t testing.TB, name string) *Scenario {
 		t.Fatalf("no built-in scenario %q", name)
 	}
 	return s
+}
+
+// schedule returns the whole of p's stream.
+func schedule(p *Plan) []Submission {
+	var out []Submission
+	for st := p.Stream(); ; {
+		s, ok := st.Next()
+		if !ok {
+			return out
+		}
+		out = append(out, s)
+	}
 }
 
 func TestProfileAt(t *testing.T) {
@@ -61,13 +74,13 @@ func TestPlanFlashCrowd(t *testing.T) {
 	}
 	var prev int64
 	perSecond := make([]int, 9)
-	for i, at := range p.at {
-		if at < prev {
-			t.Fatalf("submission %d at %d before %d: not in time order", i, at, prev)
+	for i, s := range schedule(p) {
+		if s.At < prev || s.I != i {
+			t.Fatalf("submission %d (index %d) at %d before %d: not in time order", i, s.I, s.At, prev)
 		}
-		prev = at
-		if _, again := p.Submission(i); !again {
-			perSecond[at/1e9]++
+		prev = s.At
+		if !s.Again {
+			perSecond[s.At/1e9]++
 		}
 	}
 	if p.End > 8*time.Second+300*time.Millisecond {
@@ -91,9 +104,9 @@ func TestPlanEvenConstant(t *testing.T) {
 	if p.Orders != 2000 || p.Submissions() != 2000 {
 		t.Fatalf("orders %d, submissions %d; want 2000 each", p.Orders, p.Submissions())
 	}
-	for i, at := range p.at {
-		if want := int64(i) * 1e6; at != want {
-			t.Fatalf("arrival %d at %dns, want %dns", i, at, want)
+	for i, s := range schedule(p) {
+		if want := int64(i) * 1e6; s.At != want || s.Click != want || s.Order != uint32(i) {
+			t.Fatalf("arrival %d at %dns (click %dns, order %d), want %dns", i, s.At, s.Click, s.Order, want)
 		}
 	}
 }
@@ -103,14 +116,11 @@ func TestPlanDeterministic(t *testing.T) {
 	other := mustBuiltin(t, "flash-crowd")
 	other.Seed = 2
 	c := NewPlan(other)
-	same, differ := true, false
-	for i := range a.at {
-		ai, _ := a.Submission(i)
-		bi, _ := b.Submission(i)
-		same = same && a.at[i] == b.at[i] && ai == bi
-	}
-	for i := range min(len(a.at), len(c.at)) {
-		differ = differ || a.at[i] != c.at[i]
+	sa, sb, sc := schedule(a), schedule(b), schedule(c)
+	same := slices.Equal(sa, sb) && len(sa) == a.Submissions()
+	differ := false
+	for i := range min(len(sa), len(sc)) {
+		differ = differ || sa[i].At != sc[i].At
 	}
 	if !same {
 		t.Error("two plans of one scenario and seed differ")
@@ -181,11 +191,10 @@ func fingerprint(p *Plan) uint64 {
 		binary.LittleEndian.PutUint64(b[:], v)
 		h.Write(b[:])
 	}
-	for i := range p.Submissions() {
-		idx, again := p.Submission(i)
-		put(uint64(p.At(i)))
-		put(uint64(idx))
-		if again {
+	for _, s := range schedule(p) {
+		put(uint64(s.At))
+		put(uint64(s.Order))
+		if s.Again {
 			put(1)
 		}
 	}
@@ -226,18 +235,17 @@ func TestPlanLateRetries(t *testing.T) {
 	after := int64(sc.Client.LateRetry.After)
 	first := map[uint32]int64{}
 	late := 0
-	for i := range p.Submissions() {
-		idx, again := p.Submission(i)
-		if !p.LateRetry(i) {
-			if again {
+	for i, s := range schedule(p) {
+		if !s.Late {
+			if s.Again {
 				t.Fatalf("submission %d: a resubmission that is not a late retry (the scenario has no double-clicks)", i)
 			}
-			first[idx] = p.At(i)
+			first[s.Order] = s.At
 			continue
 		}
 		late++
-		if at, ok := first[idx]; !ok || p.At(i)-at != after {
-			t.Errorf("late retry of order %d at %d, its first click at %d (%v): want %d later", idx, p.At(i), at, ok, after)
+		if at, ok := first[s.Order]; !ok || s.At-at != after {
+			t.Errorf("late retry of order %d at %d, its first click at %d (%v): want %d later", s.Order, s.At, at, ok, after)
 		}
 	}
 	if p.Orders != sc.Demand.Buyers || late < sc.Demand.Buyers/10 || late > sc.Demand.Buyers*3/10 {

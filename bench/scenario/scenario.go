@@ -160,8 +160,9 @@ type Demand struct {
 // Mode names an arrival pattern.
 type Mode string
 
-// The arrival modes. All but Closed are open loop: arrivals are scheduled
-// in advance and latency counts from the scheduled time.
+// The arrival modes. All but Closed are open loop: arrivals follow a
+// schedule fixed by the seed, whatever the design answers, and latency
+// counts from the scheduled time.
 const (
 	Constant Mode = "constant" // rate orders/s for duration
 	Ramp     Mode = "ramp"     // from `from` to rate over ramp, then rate until duration
@@ -283,9 +284,11 @@ func oneOf[T ~string](field string, v T, accepted ...T) error {
 	return invalid(field, "%q is not accepted (accepted: %s)", string(v), strings.Join(names, ", "))
 }
 
-// Limits that keep a run bounded and its memory in reach.
+// Limits that keep a run bounded and its memory in reach: a run holds a
+// byte or two per order (the schedule is generated as it is sent), so
+// maxSubmissions allows an hour at 100,000 orders/s.
 const (
-	maxSubmissions = 50_000_000
+	maxSubmissions = 400_000_000
 	maxRunLength   = 24 * time.Hour
 	maxWorkers     = 10_000
 )

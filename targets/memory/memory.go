@@ -2,8 +2,9 @@
 // run and prove that stampede's checker catches what it should:
 //
 //   - memory: a correct design. One lock per product, and a set of the
-//     order ids it confirmed, so a resubmitted order is answered with its
-//     original confirmation and never applied twice.
+//     order ids it confirmed (a bitset: stampede's order ids are dense, so
+//     it holds a bit per order), so a resubmitted order is answered with
+//     its original confirmation and never applied twice.
 //   - memory-racy: check-then-act with a simulated round trip between the
 //     check and the act, and no idempotency, like a naive design that reads
 //     the stock from a remote store and then writes the sale. Under
@@ -18,6 +19,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -65,8 +67,10 @@ var errBadProduct = errors.New("memory: no such product")
 type product struct {
 	mu        sync.Mutex
 	capacity  int64
-	remaining int64                        // guarded by mu (memory)
-	confirmed map[targets.OrderID]struct{} // guarded by mu (memory)
+	remaining int64 // guarded by mu (memory)
+	// far holds the confirmed order ids beyond the bitset's reach;
+	// guarded by mu (memory).
+	far map[targets.OrderID]struct{}
 
 	stock atomic.Int64      // memory-racy: remaining, read and written without a lock
 	logMu sync.Mutex        // memory-racy: guards log; one append is atomic, as a row insert is
@@ -77,9 +81,95 @@ type product struct {
 // Target is an in-process design. It is safe for concurrent use by its
 // clients.
 type Target struct {
-	racy     bool
-	rtt      time.Duration
-	products []product
+	racy      bool
+	rtt       time.Duration
+	products  []product
+	confirmed *orderSet // memory: the order ids confirmed
+}
+
+// The confirmed order ids below 1<<32 are a bitset in chunks of
+// 1<<chunkBits ids (8 KiB), allocated as ids reach them.
+const (
+	chunkBits = 16
+	setChunks = 1 << (32 - chunkBits)
+)
+
+type setChunk [1 << chunkBits / 64]atomic.Uint64
+
+// orderSet is a set of order ids: a bit each. Its words are read and
+// written with atomics, since orders of two products may share one; the
+// bit of an order is set under the lock of its product, so that checking
+// it and setting it are one step for that order.
+type orderSet struct {
+	chunks [setChunks]atomic.Pointer[setChunk]
+}
+
+// has reports whether id (below 1<<32) is in the set.
+func (s *orderSet) has(id targets.OrderID) bool {
+	c := s.chunks[id>>chunkBits].Load()
+	return c != nil && c[id&(1<<chunkBits-1)/64].Load()&(1<<(id%64)) != 0
+}
+
+// add puts id (below 1<<32) in the set, allocating its chunk if it is the
+// first id of it.
+func (s *orderSet) add(id targets.OrderID) {
+	slot := &s.chunks[id>>chunkBits]
+	c := slot.Load()
+	if c == nil {
+		c = new(setChunk)
+		if !slot.CompareAndSwap(nil, c) {
+			c = slot.Load() // another product's order made it first
+		}
+	}
+	c[id&(1<<chunkBits-1)/64].Or(1 << (id % 64))
+}
+
+// all yields the ids of the set in increasing order, until yield returns
+// false; it reports whether it yielded them all.
+func (s *orderSet) all(yield func(targets.OrderID) bool) bool {
+	for ci := range s.chunks {
+		c := s.chunks[ci].Load()
+		if c == nil {
+			continue
+		}
+		for wi := range c {
+			w := c[wi].Load()
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				if !yield(targets.OrderID(ci<<chunkBits + wi*64 + b)) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// bitsetIDs is the bound below which an order id is kept in the bitset;
+// the others, which stampede never sends, in their product's map.
+const bitsetIDs = 1 << 32
+
+// isConfirmed reports whether order id of product p was confirmed; p.mu
+// is held.
+func (t *Target) isConfirmed(p *product, id targets.OrderID) bool {
+	if id < bitsetIDs {
+		return t.confirmed.has(id)
+	}
+	_, ok := p.far[id]
+	return ok
+}
+
+// confirm records order id of product p as confirmed; p.mu is held.
+func (t *Target) confirm(p *product, id targets.OrderID) {
+	if id < bitsetIDs {
+		t.confirmed.add(id)
+		return
+	}
+	if p.far == nil {
+		p.far = map[targets.OrderID]struct{}{}
+	}
+	p.far[id] = struct{}{}
 }
 
 func newTarget(racy bool, cfg targets.Config) *Target {
@@ -113,11 +203,13 @@ func (t *Target) Setup(_ context.Context, s targets.Stock) error {
 		return errors.New("memory: stock needs at least one product and a capacity of 0 or more")
 	}
 	t.products = make([]product, s.Products)
+	if !t.racy {
+		t.confirmed = &orderSet{}
+	}
 	for i := range t.products {
 		p := &t.products[i]
 		p.capacity = s.Capacity
 		p.remaining = s.Capacity
-		p.confirmed = map[targets.OrderID]struct{}{}
 		p.stock.Store(s.Capacity)
 	}
 	return nil
@@ -140,10 +232,13 @@ func (t *Target) Audit(context.Context) (targets.Audit, error) {
 			p.mu.Unlock()
 		}
 		a.Orders = func(yield func(targets.OrderRecord, error) bool) {
+			if !t.confirmed.all(func(id targets.OrderID) bool { return yield(targets.OrderRecord{ID: id, Applied: 1}, nil) }) {
+				return
+			}
 			for i := range t.products {
 				p := &t.products[i]
 				p.mu.Lock()
-				for id := range p.confirmed {
+				for id := range p.far {
 					if !yield(targets.OrderRecord{ID: id, Applied: 1}, nil) {
 						p.mu.Unlock()
 						return
@@ -180,7 +275,7 @@ func (t *Target) Audit(context.Context) (targets.Audit, error) {
 
 // Close drops the state.
 func (t *Target) Close() error {
-	t.products = nil
+	t.products, t.confirmed = nil, nil
 	return nil
 }
 
@@ -214,11 +309,11 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 		}
 	} else {
 		p.mu.Lock()
-		if _, dup := p.confirmed[o.ID]; dup {
+		if t.isConfirmed(p, o.ID) {
 			out = targets.Confirmed // the original answer, not applied again
 		} else if p.remaining >= o.Quantity {
 			p.remaining -= o.Quantity
-			p.confirmed[o.ID] = struct{}{}
+			t.confirm(p, o.ID)
 			out = targets.Confirmed
 		} else {
 			out = targets.SoldOut
@@ -236,8 +331,12 @@ func (c *client) Buy(ctx context.Context, o targets.Order) targets.Reply {
 var _ targets.Reader = (*client)(nil)
 
 // Shows reports whether order id is among the sales (the buyer's "my
-// orders"). memory-racy looks through its log of sales.
+// orders"). memory reads its set of confirmed orders; memory-racy looks
+// through its log of sales.
 func (c *client) Shows(_ context.Context, id targets.OrderID) (bool, error) {
+	if !c.t.racy && id < bitsetIDs {
+		return c.t.confirmed.has(id), nil
+	}
 	for i := range c.t.products {
 		p := &c.t.products[i]
 		if c.t.racy {
@@ -250,7 +349,7 @@ func (c *client) Shows(_ context.Context, id targets.OrderID) (bool, error) {
 			continue
 		}
 		p.mu.Lock()
-		_, found := p.confirmed[id]
+		_, found := p.far[id]
 		p.mu.Unlock()
 		if found {
 			return true, nil

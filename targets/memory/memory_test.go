@@ -141,3 +141,67 @@ func TestRTTAndDeadline(t *testing.T) {
 		t.Errorf("a missing product answered %s, want error", r.Outcome)
 	}
 }
+
+// The set of confirmed orders: ids of several products sharing the
+// bitset's words, bought at once, across chunks and beyond the bitset's
+// reach; each applied once, shown, and audited once.
+func TestMemoryOrderSet(t *testing.T) {
+	const products, perProduct = 8, 3000
+	tgt := newTestTarget(t, "memory", "0s", targets.Stock{Products: products, Capacity: perProduct})
+	far := targets.OrderID(1<<32 + 5)
+	id := func(p, i int) targets.OrderID {
+		if i == perProduct-1 {
+			return far + targets.OrderID(p) // beyond the bitset
+		}
+		return targets.OrderID(i*products*9 + p + 1) // neighbours of other products, over several chunks
+	}
+	var wg sync.WaitGroup
+	for p := range products {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, _ := tgt.NewClient(context.Background(), p)
+			for round := range 2 { // every order twice: the second is answered, not applied
+				for i := range perProduct {
+					if r := c.Buy(context.Background(), targets.Order{ID: id(p, i), Product: p, Quantity: 1, Attempt: 1}); r.Outcome != targets.Confirmed {
+						t.Errorf("round %d: order %d of product %d: %s", round, id(p, i), p, r.Outcome)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	a, err := tgt.Audit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, err := targets.CollectOrders(a.Orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[targets.OrderID]int32{}
+	for _, o := range orders {
+		seen[o.ID] += o.Applied
+	}
+	c, _ := tgt.NewClient(context.Background(), 0)
+	for p := range products {
+		if a.Sold[p] != perProduct {
+			t.Errorf("product %d sold %d, want %d", p, a.Sold[p], perProduct)
+		}
+		for i := range perProduct {
+			if n := seen[id(p, i)]; n != 1 {
+				t.Fatalf("order %d of product %d audited %d times, want once", id(p, i), p, n)
+			}
+			if ok, _ := c.(targets.Reader).Shows(context.Background(), id(p, i)); !ok {
+				t.Fatalf("order %d not shown", id(p, i))
+			}
+		}
+	}
+	if len(seen) != products*perProduct {
+		t.Errorf("%d orders audited, want %d", len(seen), products*perProduct)
+	}
+	if ok, _ := c.(targets.Reader).Shows(context.Background(), id(0, 5)+products+3); ok { // between two products' orders
+		t.Error("an order never bought is shown")
+	}
+}
