@@ -27,68 +27,73 @@ func TestFeedHandsEverySubmissionOnce(t *testing.T) {
 	sc := mustBuiltin(t, "flash-crowd") // double-clicks: resubmissions merged in
 	plan := scenario.NewPlan(sc)
 	want := streamed(plan)
-	for _, slots := range []int{4, 64, 4096} {
+	for _, slots := range []int{128, 256, 4096} {
 		f := newFeed(plan, slots)
-		var next sync.Mutex // the test's claim counter; the engine's is atomic
-		claim := uint64(0)
-		got := make([]scenario.Submission, len(want))
-		taken := make([]int, len(want))
+		got := make([][]scenario.Submission, 8)
 		f.start()
 		var wg sync.WaitGroup
-		for range 8 {
+		for k := range got {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var seen uint64
 				for {
-					next.Lock()
-					i := claim
-					claim++
-					next.Unlock()
-					if i >= f.n {
+					s, ok := f.take(&seen)
+					if !ok {
 						return
 					}
-					s := f.take(i)
-					got[i] = s
-					taken[i]++
+					got[k] = append(got[k], s)
 				}
 			}()
 		}
 		wg.Wait()
 		f.finish()
-		for i := range want {
-			if taken[i] != 1 || got[i] != want[i] {
-				t.Fatalf("%d slots: submission %d taken %d times as %+v, want once as %+v", slots, i, taken[i], got[i], want[i])
+		taken := make([]int, len(want))
+		for k := range got {
+			for j, s := range got[k] {
+				if s.I < 0 || s.I >= len(want) || s != want[s.I] {
+					t.Fatalf("%d slots: sender %d took %+v, not a submission of the schedule", slots, k, s)
+				}
+				if j > 0 && got[k][j-1].I >= s.I {
+					t.Fatalf("%d slots: sender %d took %d after %d: not in order", slots, k, s.I, got[k][j-1].I)
+				}
+				taken[s.I]++
+			}
+		}
+		for i, n := range taken {
+			if n != 1 {
+				t.Fatalf("%d slots: submission %d taken %d times, want once", slots, i, n)
 			}
 		}
 	}
 }
 
-// A feed stopped part way gives the submissions nobody took, in order,
+// A feed stopped part way gives the submissions nobody claimed, in order,
 // from its ring and then from its stream.
-func TestFeedRest(t *testing.T) {
+func TestFeedUnclaimed(t *testing.T) {
 	plan := scenario.NewPlan(mustBuiltin(t, "flash-crowd"))
 	want := streamed(plan)
-	f := newFeed(plan, 64)
+	f := newFeed(plan, 128)
 	f.start()
 	const took = 1000
-	for i := range uint64(took) {
-		if s := f.take(i); s != want[i] {
+	var seen uint64
+	for i := range took {
+		if s, ok := f.take(&seen); !ok || s != want[i] {
 			t.Fatalf("submission %d: %+v, want %+v", i, s, want[i])
 		}
 	}
 	f.finish() // wherever the producer got to in refilling the ring
-
 	f.finish() // twice is fine
 	i := took
-	f.rest(took, func(s scenario.Submission) bool {
+	f.unclaimed(func(s scenario.Submission) bool {
 		if s != want[i] {
-			t.Fatalf("rest: submission %d: %+v, want %+v", i, s, want[i])
+			t.Fatalf("unclaimed: submission %d: %+v, want %+v", i, s, want[i])
 		}
 		i++
 		return i < len(want)-5
 	})
 	if i != len(want)-5 {
-		t.Errorf("rest stopped at %d, want %d", i, len(want)-5)
+		t.Errorf("unclaimed stopped at %d, want %d", i, len(want)-5)
 	}
 }
 

@@ -134,11 +134,10 @@ func finalName(f int) string {
 type run struct {
 	plan    *scenario.Plan
 	began   time.Time
-	stop    atomic.Bool   // no new submissions
-	alarm   *alarm        // open loop on Linux: wakes senders precisely
-	feed    *feed         // open loop: the schedule, as it is generated
-	next    atomic.Uint64 // next open-loop submission
-	flags   []uint32      // per-order flags, four orders a word
+	stop    atomic.Bool // no new submissions
+	alarm   *alarm      // open loop on Linux: wakes senders precisely
+	feed    *feed       // open loop: the schedule, as it is generated
+	flags   []uint32    // per-order flags, four orders a word
 	soldOut []atomic.Uint32
 	nSold   atomic.Int64 // products seen sold out
 	timeout time.Duration
@@ -177,6 +176,8 @@ type worker struct {
 	// unsent is the click of the open-loop submission this worker took
 	// but never sent because the run ended first, or -1.
 	unsent int64
+	// published is as many submissions as the worker saw the feed publish.
+	published uint64
 	// reader is the client's read side, when the scenario's buyers read
 	// after buying and the design has one; stale passes the orders it did
 	// not show to the run's reader.
@@ -334,14 +335,12 @@ func (w *worker) wait(at int64, d time.Duration) {
 // openLoop sends scheduled submissions until they run out or the run stops.
 func (w *worker) openLoop() {
 	r := w.r
-	n := r.feed.n
 	room := r.plan.Room()
 	for !r.stop.Load() {
-		i := r.next.Add(1) - 1
-		if i >= n {
+		sub, ok := r.feed.take(&w.published)
+		if !ok {
 			return
 		}
-		sub := r.feed.take(i)
 		at := sub.At
 		now := r.since()
 		for now < at {
@@ -691,8 +690,8 @@ func (r *run) unsent(workers []*worker, end int64) {
 	if r.feed == nil {
 		return
 	}
-	left := r.feed.n - min(r.next.Load(), r.feed.n)
-	r.feed.rest(r.feed.n-left, func(sub scenario.Submission) bool {
+	left := r.feed.n - min(r.feed.next.Load(), r.feed.n)
+	r.feed.unclaimed(func(sub scenario.Submission) bool {
 		if sub.Click >= end {
 			workers[0].rec.notDue += int64(left)
 			return false
