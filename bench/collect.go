@@ -28,7 +28,18 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 	if !sc.Closed() {
 		lag = newHist(highest)
 	}
+	// What is left of the workers' seconds goes into the run's timeline
+	// (the run's last seconds, and the queued buyers counted at its end).
+	for _, w := range workers {
+		r.timeline.fold(w.rec, true)
+	}
 	nSeconds := 0
+	for s := len(r.timeline.secs) - 1; s >= 0; s-- {
+		if sl := &r.timeline.secs[s]; sl.resp > 0 || sl.outcomes != [targets.NumOutcomes]uint32{} {
+			nSeconds = s + 1
+			break
+		}
+	}
 	for _, w := range workers {
 		rec := w.rec
 		for o, h := range rec.resp {
@@ -61,12 +72,6 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 		res.Generator.MaxLagUS = max(res.Generator.MaxLagUS, rec.maxLag/1e3)
 		res.Generator.LateSends += rec.lateSends
 		res.Generator.Clamped += rec.clamped
-		for s := len(rec.seconds) - 1; s >= 0; s-- {
-			if rec.seconds[s].resp > 0 || rec.seconds[s].outcomes != [targets.NumOutcomes]uint32{} {
-				nSeconds = max(nSeconds, s+1)
-				break
-			}
-		}
 	}
 	res.Orders.Causes = mergeCauses(workers)
 	res.Orders.ErrorSamples = errorSamples(res.Orders.Causes, workers)
@@ -138,24 +143,13 @@ func collect(name string, info targets.Info, plan *scenario.Plan, r *run, worker
 	}
 	res.Timeline = make([]results.Second, nSeconds)
 	for s := range nSeconds {
-		var h logHist
-		var n uint64
-		sec := results.Second{T: s}
-		for _, w := range workers {
-			sl := &w.rec.seconds[s]
-			sec.Confirmed += int64(sl.outcomes[targets.Confirmed])
-			sec.SoldOut += int64(sl.outcomes[targets.SoldOut])
-			sec.Rejected += int64(sl.outcomes[targets.Rejected])
-			sec.Unknown += int64(sl.outcomes[targets.Unknown])
-			sec.Errors += int64(sl.outcomes[targets.Error])
-			sec.Sold += sl.sold
-			n += sl.resp
-			for i, c := range sl.hist {
-				h[i] += c
-			}
-		}
+		sl := &r.timeline.secs[s]
+		sec := results.Second{T: s,
+			Confirmed: int64(sl.outcomes[targets.Confirmed]), SoldOut: int64(sl.outcomes[targets.SoldOut]),
+			Rejected: int64(sl.outcomes[targets.Rejected]), Unknown: int64(sl.outcomes[targets.Unknown]),
+			Errors: int64(sl.outcomes[targets.Error]), Sold: sl.sold}
 		sec.Attempts = sec.Confirmed + sec.SoldOut + sec.Rejected + sec.Unknown + sec.Errors
-		sec.P50US, sec.P99US = h.quantile(0.50, n), h.quantile(0.99, n)
+		sec.P50US, sec.P99US = sl.hist.quantile(0.50, sl.resp), sl.hist.quantile(0.99, sl.resp)
 		res.Timeline[s] = sec
 	}
 	if res.WaitingRoom != nil {

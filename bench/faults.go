@@ -16,21 +16,22 @@ import (
 // recovery times.
 const tickNS = int64(100 * time.Millisecond)
 
+// ticksPerSecond is the number of ticks in a second.
+const ticksPerSecond = int64(time.Second) / tickNS
+
 // tick counts the attempts answered during one tickNS, by kind.
 type tick struct{ answered, unknown, errors uint32 }
 
-func (r *recorder) tickAnswer(o targets.Outcome, end int64) {
-	i := int(end / tickNS)
-	if i < 0 || i >= len(r.ticks) {
-		return
-	}
+// tickAnswer counts an answer at end (ns since the start, in s's second).
+func (s *second) tickAnswer(o targets.Outcome, end int64) {
+	t := &s.ticks[end/tickNS%ticksPerSecond]
 	switch o {
 	case targets.Unknown:
-		r.ticks[i].unknown++
+		t.unknown++
 	case targets.Error:
-		r.ticks[i].errors++
+		t.errors++
 	default:
-		r.ticks[i].answered++
+		t.answered++
 	}
 }
 
@@ -140,18 +141,12 @@ func (fr *faultRun) finish() []results.FaultWindow {
 }
 
 // faultWindows counts, for each window, the answers the workers recorded
-// during it and the time to recover after it.
-func faultWindows(windows []results.FaultWindow, workers []*worker) []results.FaultWindow {
-	var ticks []tick
-	for _, w := range workers {
-		if ticks == nil {
-			ticks = make([]tick, len(w.rec.ticks))
-		}
-		for i, t := range w.rec.ticks {
-			ticks[i].answered += t.answered
-			ticks[i].unknown += t.unknown
-			ticks[i].errors += t.errors
-		}
+// during it (in the run's timeline, all folded) and the time to recover
+// after it.
+func faultWindows(windows []results.FaultWindow, tl *timeline) []results.FaultWindow {
+	ticks := make([]tick, 0, len(tl.secs)*int(ticksPerSecond))
+	for i := range tl.secs {
+		ticks = append(ticks, tl.secs[i].ticks[:]...)
 	}
 	// last is the last tick with an answer: the run's end for recovery.
 	last := -1

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math/bits"
+	"sync"
 	"sync/atomic"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -63,12 +64,58 @@ func (h *logHist) quantile(q float64, total uint64) int64 {
 	return logValue(logHistBuckets - 1)
 }
 
-// second is what one worker saw complete during one second of the run.
+// second is what one worker, or the whole run, saw complete during one
+// second of the run.
 type second struct {
+	sec      int                         // which second: a worker's record's tag, -1 while free
 	outcomes [targets.NumOutcomes]uint32 // attempts by outcome
 	sold     int64                       // units newly confirmed to clients
 	resp     uint64                      // submissions finished
 	hist     logHist                     // their response times
+	// ticks counts the answers of each tickNS of the second, by kind,
+	// for the fault windows: only when the run puts faults in.
+	ticks [ticksPerSecond]tick
+}
+
+// add adds o's counts to s.
+func (s *second) add(o *second) {
+	for i, c := range o.outcomes {
+		s.outcomes[i] += c
+	}
+	s.sold += o.sold
+	s.resp += o.resp
+	for i, c := range o.hist {
+		s.hist[i] += c
+	}
+	for i, t := range o.ticks {
+		s.ticks[i].answered += t.answered
+		s.ticks[i].unknown += t.unknown
+		s.ticks[i].errors += t.errors
+	}
+}
+
+// timeline is the run's per-second record: the monitor folds the
+// workers' seconds into it as they complete (fold), and what is left of
+// them after the run, so that a run holds one record a second, not one a
+// second per worker. Only the goroutine of Run touches it.
+type timeline struct{ secs []second }
+
+func newTimeline(nSeconds int) *timeline { return &timeline{secs: make([]second, nSeconds)} }
+
+// fold adds the records of rec's seconds before its current one (all of
+// them, after the run) to the timeline and frees them.
+func (tl *timeline) fold(rec *recorder, all bool) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, sl := range rec.pool {
+		if sl.sec >= 0 && (all || sl.sec < rec.curSec) {
+			tl.secs[sl.sec].add(sl)
+			*sl = second{sec: -1}
+		}
+	}
+	if all {
+		rec.curSec, rec.cur = -1, nil
+	}
 }
 
 // recorder is one worker's measurements. Only its worker writes it during
@@ -99,10 +146,21 @@ type recorder struct {
 	notDue      int64 // submissions scheduled after the run ended
 	lateRetries int64 // late retries sent
 
-	seconds []second
-	// ticks counts the answers of each tickNS of the run, by kind, for the
-	// fault windows: nil unless the run puts faults in.
-	ticks []tick
+	// The per-second records: the current second's (cur, curSec), which
+	// only the worker touches, and the few others that the monitor has yet
+	// to fold into the run's timeline (timeline.fold): the second before,
+	// and those the answers of expired submissions go back to. mu guards
+	// pool, their tags and the changes of curSec; the worker takes it only
+	// to move to another second, once a second, or to write to a second
+	// before its current one. A record is reused once folded; the pool
+	// holds one for each second written to between two folds (the
+	// expired answers of a backlog may go back a few seconds).
+	mu       sync.Mutex
+	pool     []*second
+	cur      *second
+	curSec   int
+	nSeconds int  // times after the last second count in the last
+	ticks    bool // count answers by tick, for fault windows
 	// errs holds the first few distinct messages of failed reads (the
 	// failed attempts' messages are kept by cause, in causes).
 	errs []string
@@ -122,7 +180,11 @@ type recorder struct {
 // outcome first occurs: most runs see two or three of the five, and each
 // histogram is some 150 KB.
 func newRecorder(highestUS int64, nSeconds int, open bool) *recorder {
-	r := &recorder{highest: highestUS, svc: newHist(highestUS), seconds: make([]second, nSeconds)}
+	r := &recorder{highest: highestUS, svc: newHist(highestUS), curSec: -1, nSeconds: nSeconds}
+	r.pool = make([]*second, 3) // the current second, the one before, one written late
+	for i := range r.pool {
+		r.pool[i] = &second{sec: -1}
+	}
 	r.resp[targets.Confirmed] = newHist(highestUS)
 	if open {
 		r.lag = newHist(highestUS)
@@ -150,16 +212,42 @@ func (r *recorder) clamp(us int64) int64 {
 	return max(us, 0)
 }
 
-// slot returns the per-second record for time t (ns since start).
-func (r *recorder) slot(t int64) *second {
-	s := int(t / 1e9)
-	if s >= len(r.seconds) {
-		s = len(r.seconds) - 1
+// slot returns the per-second record for time t (ns since start), and
+// whether it holds mu, which the caller then unlocks once it wrote the
+// record: it does for any second but the current one.
+func (r *recorder) slot(t int64) (sl *second, locked bool) {
+	s := min(int(t/1e9), r.nSeconds-1)
+	if s == r.curSec {
+		return r.cur, false
 	}
-	if int64(s) > r.liveSecond.Load() {
-		r.liveSecond.Store(int64(s))
+	r.mu.Lock()
+	sl = r.find(s)
+	if s > r.curSec {
+		r.cur, r.curSec = sl, s
+		if int64(s) > r.liveSecond.Load() {
+			r.liveSecond.Store(int64(s))
+		}
 	}
-	return &r.seconds[s]
+	return sl, true
+}
+
+// find returns the record of second s not yet folded, or a free one, or
+// a new one; mu is held.
+func (r *recorder) find(s int) *second {
+	for _, sl := range r.pool {
+		if sl.sec == s {
+			return sl
+		}
+	}
+	for _, sl := range r.pool {
+		if sl.sec < 0 {
+			sl.sec = s
+			return sl
+		}
+	}
+	sl := &second{sec: s} // more seconds written to between two folds than ever before
+	r.pool = append(r.pool, sl)
+	return sl
 }
 
 // attempt records one attempt's reply; end and sent are ns since start.
@@ -170,14 +258,19 @@ func (r *recorder) attempt(o targets.Outcome, qty int64, firstConfirm bool, sent
 	r.outcomes[o]++
 	r.attempts++
 	r.conflicts += int64(conflicts)
-	sl := r.slot(end)
+	sl, locked := r.slot(end)
 	sl.outcomes[o]++
-	r.liveAttempts.Store(r.attempts)
-	if r.ticks != nil {
-		r.tickAnswer(o, end)
+	if r.ticks && end/1e9 < int64(r.nSeconds) {
+		sl.tickAnswer(o, end)
 	}
 	if firstConfirm {
 		sl.sold += qty
+	}
+	if locked {
+		r.mu.Unlock()
+	}
+	r.liveAttempts.Store(r.attempts)
+	if firstConfirm {
 		r.liveSold.Add(qty)
 	}
 }
@@ -214,9 +307,12 @@ func (r *recorder) response(final int, intended, end int64) {
 	if final != finalQueued {
 		r.submissions++
 	}
-	sl := r.slot(end)
+	sl, locked := r.slot(end)
 	sl.resp++
 	sl.hist[logIndex(us)]++
+	if locked {
+		r.mu.Unlock()
+	}
 }
 
 // maxErrorSamples bounds the error messages a recorder keeps.

@@ -44,28 +44,26 @@ var ResponseBounds = [...]time.Duration{500 * time.Microsecond, time.Millisecond
 	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
 	500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second}
 
-// addSecond adds one complete second of every worker to p's totals.
-func (p *Progress) addSecond(workers []*worker, s int) {
-	for _, w := range workers {
-		sl := &w.rec.seconds[min(s, len(w.rec.seconds)-1)]
-		for o, c := range sl.outcomes {
-			p.Outcomes[o] += int64(c)
+// addSecond adds one complete second of the run (every worker's) to p's
+// totals.
+func (p *Progress) addSecond(sl *second) {
+	for o, c := range sl.outcomes {
+		p.Outcomes[o] += int64(c)
+	}
+	for i, c := range sl.hist {
+		if c == 0 {
+			continue
 		}
-		for i, c := range sl.hist {
-			if c == 0 {
-				continue
+		v := logValue(i)
+		p.ResponseUS += float64(v) * float64(c)
+		b := len(ResponseBounds)
+		for j, bound := range ResponseBounds {
+			if time.Duration(v)*time.Microsecond <= bound {
+				b = j
+				break
 			}
-			v := logValue(i)
-			p.ResponseUS += float64(v) * float64(c)
-			b := len(ResponseBounds)
-			for j, bound := range ResponseBounds {
-				if time.Duration(v)*time.Microsecond <= bound {
-					b = j
-					break
-				}
-			}
-			p.Responses[b] += uint64(c)
 		}
+		p.Responses[b] += uint64(c)
 	}
 }
 
@@ -148,6 +146,10 @@ type run struct {
 	// share is the part of the plan this process sends: all of it, or an
 	// agent's share of a spread run (open loop: plan is that share).
 	share Share
+
+	// timeline is the run's per-second record, which the monitor folds
+	// the workers' seconds into.
+	timeline *timeline
 }
 
 // since returns the ns elapsed since the run began, on the monotonic clock.
@@ -451,6 +453,7 @@ func drive(ctx context.Context, name string, t targets.Target, plan *scenario.Pl
 	defer cancelRun()
 	r := newRun(plan)
 	r.share = share // closed loop: the users of the share
+	r.timeline = newTimeline(timelineSeconds(limit))
 	// Closed-loop users of a design that offers it run as tasks of one
 	// event loop; everything else gets a goroutine per worker.
 	var loop *evloop.Loop
@@ -493,7 +496,7 @@ func drive(ctx context.Context, name string, t targets.Target, plan *scenario.Pl
 	}
 	if len(sc.Faults) > 0 {
 		for _, w := range workers {
-			w.rec.ticks = make([]tick, len(w.rec.seconds)*int(time.Second/time.Duration(tickNS)))
+			w.rec.ticks = true
 		}
 	}
 	closeAll := func() {
@@ -640,7 +643,7 @@ func (d *driven) finish(ctx context.Context, name string, t targets.Target, opt 
 	}
 	res.StartedAt = d.started
 	if d.windows != nil {
-		res.Faults = faultWindows(d.windows, d.workers)
+		res.Faults = faultWindows(d.windows, r.timeline)
 	}
 	if res.Checks, err = check(stockOf(plan.Scenario), plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
@@ -722,10 +725,13 @@ func newRun(plan *scenario.Plan) *run {
 func (r *run) newWorker(runCtx context.Context, id int, c targets.Client, limit time.Duration) *worker {
 	// Histograms reach a little past the longest a reply can take.
 	highestUS := max(int64((limit+time.Minute)/time.Microsecond), 1_000_000)
-	nSeconds := int(limit/time.Second) + 2
-	return &worker{id: id, r: r, runCtx: runCtx, client: c, rec: newRecorder(highestUS, nSeconds, !r.plan.Scenario.Closed()),
+	return &worker{id: id, r: r, runCtx: runCtx, client: c, rec: newRecorder(highestUS, timelineSeconds(limit), !r.plan.Scenario.Closed()),
 		ctx: newAttemptCtx(runCtx), unsent: -1}
 }
+
+// timelineSeconds is the length of the timeline of a run that lasts at
+// most limit; anything later counts in its last second.
+func timelineSeconds(limit time.Duration) int { return int(limit/time.Second) + 2 }
 
 // runLimit is the longest a run may last: the scenario's cap, or the
 // arrivals' length plus the time the last submission may take.
@@ -802,31 +808,28 @@ func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration
 		if sc.Stop.SoldOut && soldOutAt >= 0 && now >= soldOutAt+sc.Stop.Grace.D() {
 			r.stop.Store(true)
 		}
+		// Fold each worker's seconds before its current one into the
+		// run's timeline: those before every worker's current one
+		// (complete) are then whole there.
+		for _, w := range workers {
+			r.timeline.fold(w.rec, false)
+		}
 		if progress == nil {
 			continue
 		}
-		// Seconds before every worker's current one are complete; read the
-		// last of them (liveSecond's atomic store orders their writes).
+		// Report the last complete second.
 		if s := int64(now/time.Second) - 1; s > lastSecond && s >= 0 && s < complete {
 			lastSecond = s
-			var n uint64
-			var h logHist
+			sl := &r.timeline.secs[s]
 			var att uint32
-			for _, w := range workers {
-				sl := &w.rec.seconds[min(int(s), len(w.rec.seconds)-1)]
-				n += sl.resp
-				for i, c := range sl.hist {
-					h[i] += c
-				}
-				for _, c := range sl.outcomes {
-					att += c
-				}
+			for _, c := range sl.outcomes {
+				att += c
 			}
 			lastPS = float64(att)
-			lastP99 = time.Duration(h.quantile(0.99, n)) * time.Microsecond
+			lastP99 = time.Duration(sl.hist.quantile(0.99, sl.resp)) * time.Microsecond
 		}
-		for ; added < complete && added < int64(now/time.Second) && added < int64(len(workers[0].rec.seconds)); added++ {
-			totals.addSecond(workers, int(added))
+		for ; added < complete && added < int64(now/time.Second) && added < int64(len(r.timeline.secs)); added++ {
+			totals.addSecond(&r.timeline.secs[added])
 		}
 		subs := r.plan.Submissions()
 		if sc.Closed() {

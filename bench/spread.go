@@ -145,6 +145,9 @@ func (d *driven) part(share Share, interrupted bool) (*Part, error) {
 	if d.loop {
 		p.Client = ClientLoop
 	}
+	for _, w := range d.workers { // what is left of their seconds
+		d.r.timeline.fold(w.rec, true)
+	}
 	rec := d.workers[0].rec
 	for _, w := range d.workers[1:] {
 		rec.merge(w.rec)
@@ -153,6 +156,7 @@ func (d *driven) part(share Share, interrupted bool) (*Part, error) {
 	if p.Rec, err = rec.wire(); err != nil {
 		return nil, err
 	}
+	p.Rec.Seconds, p.Rec.NSeconds = d.r.timeline.wire()
 	if d.reader != nil {
 		reads := d.reader
 		for _, w := range d.workers {
@@ -181,6 +185,7 @@ func runSpread(ctx context.Context, name string, t targets.Target, plan *scenari
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	r := newRun(plan)
+	r.timeline = newTimeline(0) // the agents' timelines added up
 	d := &driven{plan: plan, r: r, started: started, soldOutAt: -1}
 	var reads *readStats
 	for k, p := range parts {
@@ -194,6 +199,9 @@ func runSpread(ctx context.Context, name string, t targets.Target, plan *scenari
 			continue
 		}
 		rec, err := p.Rec.recorder()
+		if err == nil {
+			err = p.Rec.addTimeline(r.timeline)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: agent %s: %w", name, p.Agent, err)
 		}
@@ -305,28 +313,6 @@ func (r *recorder) merge(o *recorder) {
 	r.queuedAtEnd += o.queuedAtEnd
 	r.notDue += o.notDue
 	r.lateRetries += o.lateRetries
-	for s := range o.seconds {
-		if s >= len(r.seconds) {
-			r.seconds = append(r.seconds, o.seconds[s])
-			continue
-		}
-		d, src := &r.seconds[s], &o.seconds[s]
-		for i, n := range src.outcomes {
-			d.outcomes[i] += n
-		}
-		d.sold += src.sold
-		d.resp += src.resp
-		for i, n := range src.hist {
-			d.hist[i] += n
-		}
-	}
-	for i, t := range o.ticks {
-		if i < len(r.ticks) {
-			r.ticks[i].answered += t.answered
-			r.ticks[i].unknown += t.unknown
-			r.ticks[i].errors += t.errors
-		}
-	}
 	for _, e := range o.errs {
 		if len(r.errs) < maxErrorSamples {
 			r.errs = append(r.errs, e)
@@ -345,7 +331,8 @@ func (r *recorder) merge(o *recorder) {
 	}
 }
 
-// wireRecorder is a recorder as a Part carries it.
+// wireRecorder is a recorder as a Part carries it, with the timeline of
+// the agent's run (Seconds, NSeconds: see timeline.wire).
 type wireRecorder struct {
 	Highest  int64                      `json:"highest"`
 	Resp     [numFinals]string          `json:"resp"` // "" for none
@@ -398,7 +385,7 @@ func decodeOptional(s string) (*hdrhistogram.Histogram, error) {
 }
 
 func (r *recorder) wire() (*wireRecorder, error) {
-	w := &wireRecorder{Highest: r.highest, Clamped: r.clamped, Outcomes: r.outcomes, NSeconds: len(r.seconds), Errs: r.errs}
+	w := &wireRecorder{Highest: r.highest, Clamped: r.clamped, Outcomes: r.outcomes, Errs: r.errs}
 	var errs []error
 	enc := func(dst *string, h *hdrhistogram.Histogram) {
 		var err error
@@ -415,19 +402,6 @@ func (r *recorder) wire() (*wireRecorder, error) {
 	for i, p := range r.counts() {
 		w.Counts[i] = *p
 	}
-	for s := range r.seconds {
-		sl := &r.seconds[s]
-		if sl.resp == 0 && sl.sold == 0 && sl.outcomes == [targets.NumOutcomes]uint32{} {
-			continue
-		}
-		ws := wireSecond{S: s, Outcomes: sl.outcomes, Sold: sl.sold, Resp: sl.resp}
-		for i, c := range sl.hist {
-			if c != 0 {
-				ws.Hist = append(ws.Hist, [2]uint32{uint32(i), c})
-			}
-		}
-		w.Seconds = append(w.Seconds, ws)
-	}
 	for k, c := range r.causes {
 		w.Causes = append(w.Causes, wireCause{Kind: k.kind, Class: k.class, Sample: c.sample, N: c.n})
 	}
@@ -438,7 +412,7 @@ func (w *wireRecorder) recorder() (*recorder, error) {
 	if w.Highest < 1 || w.NSeconds < 1 || w.NSeconds > 1<<24 {
 		return nil, fmt.Errorf("part: a recorder of %d seconds up to %dµs", w.NSeconds, w.Highest)
 	}
-	r := &recorder{highest: w.Highest, clamped: w.Clamped, outcomes: w.Outcomes, seconds: make([]second, w.NSeconds), errs: w.Errs}
+	r := &recorder{highest: w.Highest, clamped: w.Clamped, outcomes: w.Outcomes, curSec: -1, nSeconds: w.NSeconds, errs: w.Errs}
 	var errs []error
 	dec := func(dst **hdrhistogram.Histogram, s string) {
 		h, err := decodeOptional(s)
@@ -460,19 +434,6 @@ func (w *wireRecorder) recorder() (*recorder, error) {
 	}
 	for i, p := range r.counts() {
 		*p = w.Counts[i]
-	}
-	for _, ws := range w.Seconds {
-		if ws.S < 0 || ws.S >= len(r.seconds) {
-			return nil, fmt.Errorf("part: second %d of %d", ws.S, len(r.seconds))
-		}
-		sl := &r.seconds[ws.S]
-		sl.outcomes, sl.sold, sl.resp = ws.Outcomes, ws.Sold, ws.Resp
-		for _, b := range ws.Hist {
-			if int(b[0]) >= logHistBuckets {
-				return nil, fmt.Errorf("part: timeline bucket %d", b[0])
-			}
-			sl.hist[b[0]] = b[1]
-		}
 	}
 	for _, c := range w.Causes {
 		if r.causes == nil {
@@ -522,4 +483,46 @@ func (p *Part) Attempts() int64 {
 		return 0
 	}
 	return p.Rec.Counts[0]
+}
+
+// wire returns the seconds of tl that hold anything, as a Part carries
+// them, and tl's length.
+func (tl *timeline) wire() ([]wireSecond, int) {
+	var out []wireSecond
+	for s := range tl.secs {
+		sl := &tl.secs[s]
+		if sl.resp == 0 && sl.sold == 0 && sl.outcomes == [targets.NumOutcomes]uint32{} {
+			continue
+		}
+		ws := wireSecond{S: s, Outcomes: sl.outcomes, Sold: sl.sold, Resp: sl.resp}
+		for i, c := range sl.hist {
+			if c != 0 {
+				ws.Hist = append(ws.Hist, [2]uint32{uint32(i), c})
+			}
+		}
+		out = append(out, ws)
+	}
+	return out, max(len(tl.secs), 1)
+}
+
+// addTimeline adds the agent's timeline that w carries to tl, which
+// grows to its length.
+func (w *wireRecorder) addTimeline(tl *timeline) error {
+	if w.NSeconds > len(tl.secs) {
+		tl.secs = append(tl.secs, make([]second, w.NSeconds-len(tl.secs))...)
+	}
+	for _, ws := range w.Seconds {
+		if ws.S < 0 || ws.S >= w.NSeconds {
+			return fmt.Errorf("part: second %d of %d", ws.S, w.NSeconds)
+		}
+		o := second{outcomes: ws.Outcomes, sold: ws.Sold, resp: ws.Resp}
+		for _, b := range ws.Hist {
+			if int(b[0]) >= logHistBuckets {
+				return fmt.Errorf("part: timeline bucket %d", b[0])
+			}
+			o.hist[b[0]] = b[1]
+		}
+		tl.secs[ws.S].add(&o)
+	}
+	return nil
 }
