@@ -157,6 +157,13 @@ func TestSpreadInProcess(t *testing.T) {
 	if attempts != o.Attempts {
 		t.Errorf("the agents made %d attempts, the merge has %d", attempts, o.Attempts)
 	}
+	var inTimeline int64 // the agents' timelines, added up second by second
+	for _, sec := range res.Timeline {
+		inTimeline += sec.Attempts
+	}
+	if inTimeline != o.Attempts || len(res.Timeline) < 4 {
+		t.Errorf("the timeline's %d seconds hold %d attempts, the merge %d", len(res.Timeline), inTimeline, o.Attempts)
+	}
 	if ch := res.Checks; ch.Oversold != 0 || ch.Lost != 0 || ch.Phantom != 0 || ch.DuplicatedOrders != 0 {
 		t.Errorf("checks %+v", ch)
 	}
