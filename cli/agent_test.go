@@ -254,6 +254,8 @@ func TestAgentLostMidRun(t *testing.T) {
 	reported := waitLine("a2 lost", 30*time.Second)
 	if d := reported.Sub(killed); d > 5*time.Second {
 		t.Errorf("the lost agent was reported %s after it was killed, want within 5s", d)
+	} else {
+		t.Logf("the lost agent was reported %s after it was killed", d.Round(time.Millisecond))
 	}
 	select {
 	case err := <-done:
