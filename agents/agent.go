@@ -232,6 +232,7 @@ func (a *Agent) runJob(ctx context.Context, job *Job, req micro.Request) {
 			if p := live.Load(); p != nil {
 				b.ElapsedNS, b.Attempts, b.AttemptsPS, b.P99NS, b.Sold = int64(p.Elapsed), p.Attempts, p.AttemptsPS, int64(p.P99), p.Sold
 				b.CompleteNS, b.Outcomes, b.Responses, b.ResponseUS = int64(p.Complete), p.Outcomes, p.Responses, p.ResponseUS
+				b.LateSends, b.MaxLagNS, b.Expired = p.LateSends, int64(p.MaxLag), p.Expired
 			}
 			if data, err := json.Marshal(b); err == nil {
 				_ = a.NC.Publish(beatSubject(job.Run, job.Job, a.Name), data)

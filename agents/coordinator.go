@@ -392,6 +392,9 @@ func (c *Coordinator) Spread(ctx context.Context, design string, plan *scenario.
 				sum.Responses[i] += n
 			}
 			sum.ResponseUS += b.ResponseUS
+			sum.LateSends += b.LateSends
+			sum.Expired += b.Expired
+			sum.MaxLag = max(sum.MaxLag, time.Duration(b.MaxLagNS))
 			if c := time.Duration(b.CompleteNS); complete < 0 || c < complete {
 				complete = c
 			}

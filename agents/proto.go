@@ -128,6 +128,9 @@ type Beat struct {
 	Outcomes   [targets.NumOutcomes]int64            `json:"outcomes"`
 	Responses  [len(bench.ResponseBounds) + 1]uint64 `json:"responses"`
 	ResponseUS float64                               `json:"response_us"`
+	LateSends  int64                                 `json:"late_sends"`
+	MaxLagNS   int64                                 `json:"max_lag_ns"`
+	Expired    int64                                 `json:"expired"`
 }
 
 func decode(b []byte, v any, what string) error {

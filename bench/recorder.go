@@ -171,8 +171,14 @@ type recorder struct {
 	// For the monitor: published with atomic stores, read without locks.
 	liveAttempts atomic.Int64
 	liveSold     atomic.Int64
-	liveSecond   atomic.Int64 // seconds before this one are complete
-	_            [64]byte
+	// Stored only on the rare paths: a send over lateSend late (the
+	// first, then one in 64, so they trail by at most 63 sends), an
+	// attempt expired before a sender took it.
+	liveLateSends atomic.Int64
+	liveMaxLag    atomic.Int64 // ns
+	liveExpired   atomic.Int64
+	liveSecond    atomic.Int64 // seconds before this one are complete
+	_             [64]byte
 }
 
 // newRecorder allocates a recorder, with a send-lag histogram for an open
@@ -201,6 +207,10 @@ func (r *recorder) send(at, now int64) {
 	if lag > lateSend {
 		r.lateSends++
 		r.maxLag = max(r.maxLag, lag)
+		if r.lateSends&63 == 1 { // the first, then one in 64: a generator behind is late on every send
+			r.liveLateSends.Store(r.lateSends)
+			r.liveMaxLag.Store(r.maxLag)
+		}
 	}
 }
 

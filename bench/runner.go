@@ -33,10 +33,15 @@ type Progress struct {
 	// and the response times of the submissions that ended, counted in
 	// ResponseBounds (Responses[i]: at most ResponseBounds[i]; the last,
 	// every one), with their sum.
-	Complete   time.Duration
-	Outcomes   [targets.NumOutcomes]int64
-	Responses  [len(ResponseBounds) + 1]uint64
-	ResponseUS float64
+	Complete time.Duration
+	// The generator so far: sends that left over 1ms after their time
+	// (every sender was busy), the latest of them, and the attempts whose
+	// buyer's timeout ran out before a sender took them (never sent).
+	LateSends, Expired int64
+	MaxLag             time.Duration
+	Outcomes           [targets.NumOutcomes]int64
+	Responses          [len(ResponseBounds) + 1]uint64
+	ResponseUS         float64
 }
 
 // ResponseBounds are the upper bounds of Progress.Responses.
@@ -215,6 +220,7 @@ func (w *worker) submit(idx uint32, intended, admitted, now int64) {
 			// The buyer gave up before a sender was free.
 			r.mark(idx, flagExpired)
 			w.rec.expired++
+			w.rec.liveExpired.Store(w.rec.expired)
 			end = deadline
 		} else {
 			var dl time.Time
@@ -795,11 +801,14 @@ func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration
 		case <-tick.C:
 		}
 		now := time.Duration(r.since())
-		var attempts, sold int64
+		var attempts, sold, lateSends, expired, maxLag int64
 		complete := int64(math.MaxInt64)
 		for _, w := range workers {
 			attempts += w.rec.liveAttempts.Load()
 			sold += w.rec.liveSold.Load()
+			lateSends += w.rec.liveLateSends.Load()
+			expired += w.rec.liveExpired.Load()
+			maxLag = max(maxLag, w.rec.liveMaxLag.Load())
 			complete = min(complete, w.rec.liveSecond.Load())
 		}
 		if soldOutAt < 0 && soldOut(r, workers, stock) {
@@ -838,6 +847,7 @@ func monitor(r *run, workers []*worker, stock targets.Stock, limit time.Duration
 		p := totals
 		p.Target, p.Elapsed, p.Attempts, p.AttemptsPS, p.P99 = name, now, attempts, lastPS, lastP99
 		p.Sold, p.Capacity, p.Submissions, p.Complete = sold, stock.Total(), subs, time.Duration(added)*time.Second
+		p.LateSends, p.Expired, p.MaxLag = lateSends, expired, time.Duration(maxLag)
 		progress(p)
 	}
 }

@@ -378,12 +378,20 @@ func TestTimeoutRunsWhileQueued(t *testing.T) {
 	})
 	sc := testScenario(100, time.Second, 1)
 	sc.Client = scenario.Client{Timeout: scenario.Duration(100 * time.Millisecond)}
-	res, err := Run(context.Background(), "slow", tgt, scenario.NewPlan(sc), Options{})
+	var last Progress // the monitor's goroutine writes it; read after Run returns
+	res, err := Run(context.Background(), "slow", tgt, scenario.NewPlan(sc), Options{Progress: func(p Progress) { last = p }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := res.Orders
 	t.Logf("attempts %d, expired %d, not sent %d, submitted %d", o.Attempts, o.Expired, o.NotSent, o.Submitted)
+	// The live figures (-metrics, -progress json) saw the generator fall
+	// behind while it did, and never more than the run's totals.
+	if g := res.Generator; last.LateSends < 1 || last.LateSends > g.LateSends || last.Expired < 1 || last.Expired > o.Expired ||
+		last.MaxLag <= 0 || last.MaxLag.Microseconds() > g.MaxLagUS {
+		t.Errorf("last progress: %d late sends (run: %d), %d expired (run: %d), max lag %s (run: %dµs)",
+			last.LateSends, g.LateSends, last.Expired, o.Expired, last.MaxLag, g.MaxLagUS)
+	}
 	if o.Expired < 20 || o.Attempts+o.Expired != 100 || o.Attempts != calls.Load() {
 		t.Errorf("attempts %d (design saw %d) + expired %d: want 100, with many expired", o.Attempts, calls.Load(), o.Expired)
 	}

@@ -93,11 +93,15 @@ var (
 	descResponse  = prometheus.NewDesc("stampede_response_seconds", "Response times of the submissions that ended, from the scheduled click, over the complete seconds of the run.", []string{"scenario", "design"}, nil)
 	descElapsed   = prometheus.NewDesc("stampede_elapsed_seconds", "Time since the design's load began.", []string{"scenario", "design"}, nil)
 	descRepeating = prometheus.NewDesc("stampede_repetition", "The repetition under way (-repeat).", []string{"scenario", "design"}, nil)
+	descLate      = prometheus.NewDesc("stampede_late_sends_total", "Sends that left over 1ms after their scheduled time: every sender was busy (generator lag).", []string{"scenario", "design"}, nil)
+	descMaxLag    = prometheus.NewDesc("stampede_send_lag_max_seconds", "The latest a send has left after its scheduled time so far (counted from 1ms late).", []string{"scenario", "design"}, nil)
+	descExpired   = prometheus.NewDesc("stampede_not_sent_expired_total", "Attempts never sent: the buyer's timeout ran out while every sender was busy.", []string{"scenario", "design"}, nil)
 )
 
 // Describe and Collect make liveMetrics a prometheus.Collector.
 func (m *liveMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descAttempts, descAnswers, descSold, descCapacity, descRate, descP99, descResponse, descElapsed, descRepeating} {
+	for _, d := range []*prometheus.Desc{descAttempts, descAnswers, descSold, descCapacity, descRate, descP99, descResponse, descElapsed, descRepeating,
+		descLate, descMaxLag, descExpired} {
 		ch <- d
 	}
 }
@@ -118,6 +122,9 @@ func (m *liveMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descP99, prometheus.GaugeValue, p.P99.Seconds(), l...)
 		ch <- prometheus.MustNewConstMetric(descElapsed, prometheus.GaugeValue, p.Elapsed.Seconds(), l...)
 		ch <- prometheus.MustNewConstMetric(descRepeating, prometheus.GaugeValue, float64(max(p.Repetition, 1)), l...)
+		ch <- prometheus.MustNewConstMetric(descLate, prometheus.CounterValue, float64(p.LateSends), l...)
+		ch <- prometheus.MustNewConstMetric(descMaxLag, prometheus.GaugeValue, p.MaxLag.Seconds(), l...)
+		ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(p.Expired), l...)
 		buckets := map[float64]uint64{}
 		var cum uint64
 		for i, b := range bench.ResponseBounds {
@@ -154,8 +161,12 @@ func (j *jsonProgress) write(i, n int, p bench.Progress) {
 		Sold        int64   `json:"sold"`
 		Capacity    int64   `json:"capacity"`
 		Submissions int     `json:"submissions"`
+		LateSends   int64   `json:"late_sends"`
+		MaxLagMS    float64 `json:"max_send_lag_ms"`
+		Expired     int64   `json:"not_sent_expired"`
 	}{p.Target, i + 1, n, p.Repetition, p.Repeat, p.Elapsed.Seconds(), p.Attempts, p.AttemptsPS,
-		float64(p.P99.Microseconds()) / 1e3, p.Sold, p.Capacity, p.Submissions}
+		float64(p.P99.Microseconds()) / 1e3, p.Sold, p.Capacity, p.Submissions,
+		p.LateSends, float64(p.MaxLag.Microseconds()) / 1e3, p.Expired}
 	b, _ := json.Marshal(line)
 	fmt.Fprintf(j.w, "%s\n", b)
 }

@@ -66,7 +66,8 @@ func TestMetricsEndpoint(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			for _, want := range []string{"stampede_attempts_total", "stampede_sold_seats_total", "stampede_response_seconds_bucket", "stampede_response_p99_seconds"} {
+			for _, want := range []string{"stampede_attempts_total", "stampede_sold_seats_total", "stampede_response_seconds_bucket", "stampede_response_p99_seconds",
+				"stampede_late_sends_total", "stampede_send_lag_max_seconds", "stampede_not_sent_expired_total"} {
 				if !strings.Contains(string(body), want) {
 					t.Fatalf("metrics lack %s:\n%s", want, body)
 				}
