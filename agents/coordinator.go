@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -75,7 +76,7 @@ func Connect(ctx context.Context, nc *nats.Conn, k int, wait time.Duration, log 
 	c := &Coordinator{nc: nc, js: js, run: hex.EncodeToString(b[:]), log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.heartbeat()
 	deadline := time.Now().Add(wait)
-	tried := map[string]string{} // id: why not
+	var why []string // the last round's agents not taken, and why
 	for len(c.agents) < k {
 		if err := ctx.Err(); err != nil {
 			c.Close()
@@ -90,12 +91,12 @@ func Connect(ctx context.Context, nc *nats.Conn, k int, wait time.Duration, log 
 			if len(c.agents) == k {
 				break
 			}
-			if _, seen := tried[info.ID]; seen || slices.ContainsFunc(c.agents, func(a agentRef) bool { return a.id == info.ID }) {
+			if slices.ContainsFunc(c.agents, func(a agentRef) bool { return a.id == info.ID }) {
 				continue
 			}
 			name := info.Metadata["name"]
 			if err := c.request(ctx, agentSubject(info.ID, "claim"), Claim{Protocol: Protocol, Run: c.run}, 5*time.Second); err != nil {
-				tried[info.ID] = name + ": " + err.Error()
+				why = append(why, name+": "+err.Error())
 				continue
 			}
 			c.agents = append(c.agents, agentRef{id: info.ID, name: name})
@@ -104,10 +105,6 @@ func Connect(ctx context.Context, nc *nats.Conn, k int, wait time.Duration, log 
 			break
 		}
 		if time.Now().After(deadline) {
-			var why []string
-			for _, w := range tried {
-				why = append(why, w)
-			}
 			slices.Sort(why)
 			c.Close()
 			msg := fmt.Sprintf("found %d of %d agents within %s", len(c.agents), k, wait)
@@ -117,29 +114,15 @@ func Connect(ctx context.Context, nc *nats.Conn, k int, wait time.Duration, log 
 			return nil, errors.New(msg + ": start more with 'stampede agent -nats URL'")
 		}
 		time.Sleep(200 * time.Millisecond)
-		// Agents that were busy may be free now.
-		clear(tried)
+		why = why[:0] // agents that were busy may be free now
 	}
 	// Shares follow the agents' names, so a run's shares are the same
 	// whichever agent answered first.
 	slices.SortFunc(c.agents, func(a, b agentRef) int {
-		if a.name != b.name {
-			return compare(a.name, b.name)
-		}
-		return compare(a.id, b.id)
+		return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id))
 	})
 	c.logf("run %s holds %d agents: %v", c.run, k, c.Names())
 	return c, nil
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // discover asks every agent for its identity and gathers the answers
@@ -357,7 +340,7 @@ func (c *Coordinator) Spread(ctx context.Context, design string, plan *scenario.
 	c.logf("%s started on %v", design, c.Names())
 
 	// Until every agent sent its part or was lost.
-	limit := time.NewTimer(runLimit(plan) + time.Minute)
+	limit := time.NewTimer(bench.RunLimit(plan) + time.Minute) // the engine's own limit, and a margin
 	defer limit.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -406,7 +389,7 @@ func (c *Coordinator) Spread(ctx context.Context, design string, plan *scenario.
 		}
 		if progress != nil {
 			sum.Target, sum.Elapsed = design, time.Since(began)
-			sum.Capacity, sum.Submissions = plan.Scenario.Stock.Capacity*int64(plan.Scenario.Stock.Products), plan.Submissions()
+			sum.Capacity, sum.Submissions = bench.StockOf(plan.Scenario).Total(), plan.Submissions()
 			progress(sum)
 		}
 		select {
@@ -445,18 +428,4 @@ func (c *Coordinator) Spread(ctx context.Context, design string, plan *scenario.
 		}
 	}
 	return parts, nil
-}
-
-// runLimit is the longest a share may run: the plan's end, its buyers'
-// timeouts and retries, and a margin.
-func runLimit(plan *scenario.Plan) time.Duration {
-	sc := plan.Scenario
-	if sc.Stop.Duration > 0 {
-		return sc.Stop.Duration.D() + 10*time.Second
-	}
-	drain := 10 * time.Second
-	if sc.Client.Timeout > 0 {
-		drain = time.Duration(sc.Client.Retries+1)*(sc.Client.Timeout.D()+sc.Client.Backoff.D()) + time.Second
-	}
-	return plan.End + drain + sc.Arrivals.Think.D() + 10*time.Second
 }

@@ -406,7 +406,7 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	if len(sc.Faults) > 0 && opt.Injector == nil {
 		return nil, fmt.Errorf("%s: the scenario puts faults into the backends, and nothing was given to put them in (bench.Options.Injector)", name)
 	}
-	if err := t.Setup(ctx, stockOf(sc)); err != nil {
+	if err := t.Setup(ctx, StockOf(sc)); err != nil {
 		return nil, fmt.Errorf("%s: setup: %w", name, err)
 	}
 	if opt.Spread != nil {
@@ -419,7 +419,8 @@ func Run(ctx context.Context, name string, t targets.Target, plan *scenario.Plan
 	return d.finish(ctx, name, t, opt)
 }
 
-func stockOf(sc *scenario.Scenario) targets.Stock {
+// StockOf returns the stock a scenario puts on sale.
+func StockOf(sc *scenario.Scenario) targets.Stock {
 	return targets.Stock{Products: sc.Stock.Products, Capacity: sc.Stock.Capacity, BuyerLimit: sc.Demand.BuyerLimit}
 }
 
@@ -443,7 +444,7 @@ type driven struct {
 // returns what the workers measured when they stopped.
 func drive(ctx context.Context, name string, t targets.Target, plan *scenario.Plan, share Share, opt Options) (*driven, error) {
 	sc := plan.Scenario
-	stock := stockOf(sc)
+	stock := StockOf(sc)
 	nWorkers := sc.Arrivals.Workers
 	if sc.Closed() {
 		nWorkers = sc.Arrivals.Users
@@ -651,7 +652,7 @@ func (d *driven) finish(ctx context.Context, name string, t targets.Target, opt 
 	if d.windows != nil {
 		res.Faults = faultWindows(d.windows, r.timeline)
 	}
-	if res.Checks, err = check(stockOf(plan.Scenario), plan, r, audit, &res.Orders); err != nil {
+	if res.Checks, err = check(StockOf(plan.Scenario), plan, r, audit, &res.Orders); err != nil {
 		return nil, fmt.Errorf("%s: audit: %w", name, err)
 	}
 	if d.elapsed > 0 {
@@ -738,6 +739,11 @@ func (r *run) newWorker(runCtx context.Context, id int, c targets.Client, limit 
 // timelineSeconds is the length of the timeline of a run that lasts at
 // most limit; anything later counts in its last second.
 func timelineSeconds(limit time.Duration) int { return int(limit/time.Second) + 2 }
+
+// RunLimit is the longest a run of plan may last (what the engine stops
+// it at): the scenario's cap, or the arrivals' length plus the time the
+// last submission may take.
+func RunLimit(plan *scenario.Plan) time.Duration { return runLimit(plan.Scenario, plan) }
 
 // runLimit is the longest a run may last: the scenario's cap, or the
 // arrivals' length plus the time the last submission may take.

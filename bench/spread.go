@@ -128,7 +128,7 @@ func RunShare(ctx context.Context, name string, t targets.Target, plan *scenario
 	if sc.Closed() && share.count(sc.Arrivals.Users) == 0 {
 		return nil, fmt.Errorf("%s: share %d of %d has none of the %d users", name, share.Index+1, share.Of, sc.Arrivals.Users)
 	}
-	if err := at.Attach(ctx, stockOf(sc)); err != nil {
+	if err := at.Attach(ctx, StockOf(sc)); err != nil {
 		return nil, fmt.Errorf("%s: attach: %w", name, err)
 	}
 	d, err := drive(ctx, name, t, plan, share, opt)

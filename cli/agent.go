@@ -36,7 +36,7 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("agent", agentSynopsis, stdout)
 	natsURL := fs.String("nats", "", "the NATS server coordinators and agents meet on (nats://[user:password@]host:port, comma-separated)")
 	host, _ := os.Hostname()
-	name := fs.String("name", fmt.Sprintf("%s-%d", token(host), os.Getpid()), "this agent's name in reports (letters, digits, '_' and '-')")
+	name := fs.String("name", fmt.Sprintf("%s-%d", nameOf(host), os.Getpid()), "this agent's name in reports (letters, digits, '_' and '-')")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -59,7 +59,8 @@ func agentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return a.Serve(ctx)
 }
 
-func token(s string) string {
+// nameOf keeps what an agent's name may hold of s (a host name).
+func nameOf(s string) string {
 	out := []rune{}
 	for _, r := range s {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
